@@ -1,0 +1,78 @@
+"""The one error tree of Circuit OS.
+
+Every error we raise on purpose derives from :class:`CircuitError`::
+
+    CircuitError
+    ├── DefinitionError        a circuit file or Python definition is wrong (file, line, what)
+    │   └── ExpressionError    a condition or template does not parse or reference-check
+    ├── EventError             an event envelope is malformed (names the field)
+    ├── ConfigError            a setting is missing or wrong (names the variable)
+    ├── ActionError            raised by an action while it runs
+    │   ├── RetryableError     transient: retried with backoff, logged without a traceback
+    │   └── PermanentError     never retried; the run fails and its on_failure steps run
+    └── NotFoundError          a run, model or record asked for by id does not exist
+
+Adapters translate driver exceptions (redis, SQLAlchemy, httpx, ...) into these.
+Constructor arguments are passed through to ``super().__init__`` because Celery
+rebuilds exceptions from ``args`` when they cross the result backend.
+"""
+
+from __future__ import annotations
+
+
+class CircuitError(Exception):
+    """Root of every error Circuit OS raises on purpose."""
+
+
+class DefinitionError(CircuitError):
+    """A circuit definition is wrong; carries where (file, line) and what."""
+
+    def __init__(self, message: str, file: str | None = None, line: int | None = None) -> None:
+        super().__init__(message, file, line)
+        self.message = message
+        self.file = file
+        self.line = line
+
+    def __str__(self) -> str:
+        where = ""
+        if self.file:
+            where = f"{self.file}:{self.line}: " if self.line else f"{self.file}: "
+        elif self.line:
+            where = f"line {self.line}: "
+        return f"{where}{self.message}"
+
+
+class ExpressionError(DefinitionError):
+    """A condition or template is not valid."""
+
+
+class EventError(CircuitError):
+    """An event envelope is malformed; ``field`` names the offending field."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message, field)
+        self.message = message
+        self.field = field
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}" if self.field else self.message
+
+
+class ConfigError(CircuitError):
+    """A setting is missing or has a wrong value."""
+
+
+class ActionError(CircuitError):
+    """An action failed while running."""
+
+
+class RetryableError(ActionError):
+    """A transient failure: the step is retried with backoff, up to its retry limit."""
+
+
+class PermanentError(ActionError):
+    """A failure that retrying cannot fix: the run fails and on_failure runs."""
+
+
+class NotFoundError(CircuitError):
+    """Something asked for by id does not exist."""

@@ -1,0 +1,100 @@
+"""The one settings object, read from ``CIRCUIT_*`` environment variables.
+
+Read it through :func:`get_settings` (cached), never at import time, so a test or
+a CLI flag can set the environment first. ``celeryconfig.py`` maps it onto Celery.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from typing import Annotated
+
+from circuits.errors import ConfigError
+
+PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES_DIR = PACKAGE_ROOT / "examples"
+
+DEFAULT_ACTION_MODULES = [
+    "circuits.builtin",
+    "intelligence.ml.actions",
+    "intelligence.rag.actions",
+    "intelligence.graph.actions",
+]
+
+
+class Settings(BaseSettings):
+    """Every knob of Circuit OS. Environment variable = ``CIRCUIT_`` + field name, upper case."""
+
+    model_config = SettingsConfigDict(env_prefix="CIRCUIT_", extra="ignore")
+
+    # --- engine -----------------------------------------------------------------
+    redis_url: str = Field("redis://127.0.0.1:6379/0", description="Broker, result backend, event stream and ledger buffer.")
+    database_url: str = Field("sqlite:///.circuit-os/circuit_os.db", description="Run ledger and registries (any SQLAlchemy URL).")
+    circuits: Path = Field(EXAMPLES_DIR / "circuits", description="Folder of circuit files (*.yaml) the workers run.")
+    home: Path = Field(Path(".circuit-os"), description="Folder for embedded state: SQLite, models, vector store.")
+    action_modules: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: list(DEFAULT_ACTION_MODULES),
+        description="Comma-separated modules whose @action functions workers register.",
+    )
+    event_stream: str = Field("circuit:events", description="Redis Stream that other languages XADD events to.")
+    event_max_bytes: int = Field(256 * 1024, description="Largest accepted event envelope, in bytes of JSON.")
+    dedupe_ttl_s: int = Field(7 * 24 * 3600, description="How long an event id or idempotency key is remembered.")
+    output_max_bytes: int = Field(64 * 1024, description="Largest step output carried to later steps.")
+    ledger_output_max_bytes: int = Field(4 * 1024, description="Step outputs are truncated to this in the ledger.")
+    ledger_in_worker: bool = Field(True, description="Run the ledger writer inside each worker's main process.")
+    ledger_batch: int = Field(500, description="Most ledger records written in one transaction.")
+    foreach_max_items: int = Field(1000, description="Hard cap on the items one foreach step may fan out over.")
+    result_expires_s: int = Field(3600, description="How long Celery keeps chord member results in Redis.")
+    auto_migrate: bool = Field(True, description="Apply database migrations when a worker or the CLI starts.")
+    log_level: str = Field("INFO")
+
+    # --- intelligence: ml (issue 2) ----------------------------------------------
+    ml_promotion_margin: float = Field(0.005, description="ROC AUC a challenger must gain over the champion.")
+    ml_train_budget_s: int = Field(60, description="Default AutoML time budget per training, seconds.")
+
+    # --- intelligence: rag and graph (issue 3) -------------------------------------
+    chroma_url: str | None = Field(None, description="Chroma server URL; unset = embedded PersistentClient under home.")
+    neo4j_url: str | None = Field(None, description="Bolt URL of the knowledge graph; unset = embedded ArcadeDB.")
+    neo4j_user: str = Field("root")
+    neo4j_password: str = Field("circuit-os-graph")
+
+    # --- llm -------------------------------------------------------------------------
+    anthropic_api_key: str | None = Field(None)
+    anthropic_base_url: str | None = Field(None, description="Override the Anthropic API address (a proxy or a stub).")
+    anthropic_model: str = Field("claude-sonnet-4-5")
+
+    @field_validator("action_modules", mode="before")
+    @classmethod
+    def _split_modules(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [m.strip() for m in value.split(",") if m.strip()]
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _check_redis(cls, value: str) -> str:
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        if self.database_url.startswith("sqlite:///"):
+            return Path(self.database_url.removeprefix("sqlite:///"))
+        return None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings; a wrong variable raises ConfigError naming it."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"CIRCUIT_{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(f"bad configuration: {problems}") from None

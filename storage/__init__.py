@@ -1,0 +1,1 @@
+"""Persistence shared by the engine and the intelligence engines: SQLAlchemy base, engines, migrations."""

@@ -1,0 +1,11 @@
+"""Alembic environment: runs online against the engine handed in by storage.migrate."""
+
+from __future__ import annotations
+
+from alembic import context
+
+engine = context.config.attributes["engine"]
+with engine.begin() as connection:
+    context.configure(connection=connection, render_as_batch=connection.dialect.name == "sqlite")
+    with context.begin_transaction():
+        context.run_migrations()
