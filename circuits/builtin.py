@@ -1,0 +1,95 @@
+"""Core actions: enough to exercise the engine (set, log, sleep, fail on purpose, no-op)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from circuits.actions import ActionContext, action
+from circuits.errors import PermanentError, RetryableError
+
+
+class Empty(BaseModel):
+    """No fields: for actions that take or return nothing."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class SetInput(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class SetOutput(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+@action("core.set", queue="core")
+def set_values(ctx: ActionContext, inp: SetInput) -> SetOutput:
+    """Output the given values, so later steps can read them as ``steps.<id>.<name>``."""
+    return SetOutput(**(inp.model_extra or {}))
+
+
+class LogInput(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    message: str
+    level: str = Field("info", pattern="^(debug|info|warning|error)$")
+    fields: dict[str, Any] = Field(default_factory=dict)
+
+
+class LogOutput(BaseModel):
+    logged: str
+
+
+@action("core.log", queue="core")
+def log(ctx: ActionContext, inp: LogInput) -> LogOutput:
+    """Write a line to the worker log, tagged with run and step."""
+    getattr(ctx.log, inp.level)("%s %s", inp.message, inp.fields or "")
+    return LogOutput(logged=inp.message)
+
+
+class SleepInput(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    seconds: float = Field(ge=0, le=3600)
+
+
+class SleepOutput(BaseModel):
+    slept_s: float
+
+
+@action("core.sleep", queue="core")
+def sleep(ctx: ActionContext, inp: SleepInput) -> SleepOutput:
+    """Wait; useful for tests of timeouts and for pacing."""
+    started = time.monotonic()
+    time.sleep(inp.seconds)
+    return SleepOutput(slept_s=round(time.monotonic() - started, 3))
+
+
+class FailInput(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    message: str = "failed on purpose"
+    permanent: bool = Field(False, description="Fail without retrying.")
+    until_attempt: int | None = Field(
+        None, ge=1, description="Fail on attempts before this one, then succeed (tests retry)."
+    )
+
+
+class FailOutput(BaseModel):
+    attempt: int
+
+
+@action("core.fail", queue="core")
+def fail(ctx: ActionContext, inp: FailInput) -> FailOutput:
+    """Fail on purpose: permanently, or transiently until a given attempt."""
+    if inp.until_attempt is not None and ctx.attempt >= inp.until_attempt:
+        return FailOutput(attempt=ctx.attempt)
+    if inp.permanent:
+        raise PermanentError(inp.message)
+    raise RetryableError(f"{inp.message} (attempt {ctx.attempt})")
+
+
+@action("core.noop", queue="core")
+def noop(ctx: ActionContext, inp: Empty) -> Empty:
+    """Do nothing; the benchmark's unit of work."""
+    return Empty()

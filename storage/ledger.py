@@ -1,0 +1,240 @@
+"""The run ledger: events, rejected events, runs and steps, written in batches.
+
+Workers do not write here on the hot path. They append small records to a Redis
+stream; :func:`apply_batch` turns a batch of those records into a few
+``INSERT .. ON CONFLICT`` statements in one transaction. Every write is an
+upsert that only moves state forward, so batches may be replayed (a writer that
+died before acknowledging) and records may arrive out of order.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Mapped, mapped_column
+
+from storage.base import Base
+
+TERMINAL = ("succeeded", "failed")
+
+
+class EventRow(Base):
+    __tablename__ = "circuit_events"
+    id: Mapped[str] = mapped_column(sa.String(200), primary_key=True)
+    tenant: Mapped[str] = mapped_column(sa.String(100), default="default")
+    type: Mapped[str] = mapped_column(sa.String(200), index=True)
+    source: Mapped[str] = mapped_column(sa.String(500))
+    subject: Mapped[str | None] = mapped_column(sa.String(500))
+    idempotency_key: Mapped[str | None] = mapped_column(sa.String(200))
+    time: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
+    received_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
+    data: Mapped[Any] = mapped_column(sa.JSON)
+    runs_started: Mapped[int] = mapped_column(sa.Integer, default=0)
+
+
+class RejectedEventRow(Base):
+    """Dead letter: what was rejected and why, so nothing is silently lost."""
+
+    __tablename__ = "circuit_rejected_events"
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    received_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), index=True)
+    origin: Mapped[str] = mapped_column(sa.String(50))
+    field: Mapped[str | None] = mapped_column(sa.String(200))
+    error: Mapped[str] = mapped_column(sa.Text)
+    raw: Mapped[str] = mapped_column(sa.Text)
+
+
+class RunRow(Base):
+    __tablename__ = "circuit_runs"
+    id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    circuit: Mapped[str | None] = mapped_column(sa.String(100), index=True)
+    circuit_version: Mapped[str | None] = mapped_column(sa.String(40))
+    event_id: Mapped[str | None] = mapped_column(sa.String(200), index=True)
+    event_type: Mapped[str | None] = mapped_column(sa.String(200))
+    status: Mapped[str] = mapped_column(sa.String(20), index=True)
+    started_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True), index=True)
+    ended_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    error: Mapped[str | None] = mapped_column(sa.Text)
+
+
+class StepRow(Base):
+    __tablename__ = "circuit_steps"
+    run_id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    step_id: Mapped[str] = mapped_column(sa.String(200), primary_key=True)
+    action: Mapped[str | None] = mapped_column(sa.String(200))
+    status: Mapped[str] = mapped_column(sa.String(20))
+    attempts: Mapped[int] = mapped_column(sa.Integer, default=1)
+    started_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    ended_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    duration_ms: Mapped[float | None] = mapped_column(sa.Float)
+    output: Mapped[Any] = mapped_column(sa.JSON)
+    error: Mapped[str | None] = mapped_column(sa.Text)
+
+
+def _ts(value: Any) -> datetime | None:
+    if value is None or isinstance(value, datetime):
+        return value
+    return datetime.fromtimestamp(float(value), UTC)
+
+
+def _insert(engine: Engine, table: sa.Table) -> Any:
+    dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
+    return dialect.insert(table)
+
+
+def bounded(value: Any, limit: int) -> Any:
+    """``value`` if its JSON fits in ``limit`` bytes, else a marked preview (the ledger stays small)."""
+    text = json.dumps(value, default=str)
+    if len(text) <= limit:
+        return value
+    return {"_truncated": True, "bytes": len(text), "preview": text[: max(0, limit - 100)]}
+
+
+def apply_batch(engine: Engine, records: Sequence[dict[str, Any]]) -> None:
+    """Write one batch of ledger records (dicts with a ``k`` kind) in one transaction."""
+    by_kind: dict[str, list[dict[str, Any]]] = {}
+    for rec in records:
+        by_kind.setdefault(rec["k"], []).append(rec)
+    with engine.begin() as conn:
+        if events := by_kind.get("event"):
+            _events(conn, engine, events)
+        if rejected := by_kind.get("rejected"):
+            conn.execute(
+                sa.insert(RejectedEventRow.__table__),
+                [
+                    {"received_at": _ts(r["at"]), "origin": r.get("origin", "?"), "field": r.get("field"),
+                     "error": r["error"], "raw": r["raw"]}
+                    for r in rejected
+                ],
+            )
+        if runs := by_kind.get("run"):
+            _runs(conn, engine, runs)
+        if steps := by_kind.get("step"):
+            _steps(conn, engine, steps)
+        if ends := by_kind.get("run_end"):
+            _run_ends(conn, engine, ends)
+
+
+def _events(conn: sa.Connection, engine: Engine, events: list[dict[str, Any]]) -> None:
+    rows = {}
+    for e in events:
+        rows[e["id"]] = {
+            "id": e["id"], "tenant": e["tenant"], "type": e["type"], "source": e["source"],
+            "subject": e.get("subject"), "idempotency_key": e.get("idempotencykey"), "time": _ts(e["time_ts"]),
+            "received_at": _ts(e["at"]), "data": e.get("data"), "runs_started": e.get("runs", 0),
+        }
+    stmt = _insert(engine, EventRow.__table__)
+    conn.execute(stmt.on_conflict_do_nothing(index_elements=["id"]), list(rows.values()))
+
+
+def _runs(conn: sa.Connection, engine: Engine, runs: list[dict[str, Any]]) -> None:
+    rows = {
+        r["run_id"]: {
+            "id": r["run_id"], "circuit": r["circuit"], "circuit_version": r["version"], "event_id": r["event_id"],
+            "event_type": r.get("event_type"), "status": "running", "started_at": _ts(r["at"]),
+            "ended_at": None, "error": None,
+        }
+        for r in runs
+    }
+    stmt = _insert(engine, RunRow.__table__)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["id"],
+        set_={c: stmt.excluded[c] for c in ("circuit", "circuit_version", "event_id", "event_type", "started_at")},
+    )
+    conn.execute(stmt, list(rows.values()))
+
+
+def _steps(conn: sa.Connection, engine: Engine, steps: list[dict[str, Any]]) -> None:
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
+    for s in steps:
+        key = (s["run_id"], s["step_id"])
+        prev = rows.get(key)
+        if prev is None or s["attempts"] >= prev["attempts"]:
+            started, ended = _ts(s.get("started")), _ts(s.get("ended"))
+            rows[key] = {
+                "run_id": s["run_id"], "step_id": s["step_id"], "action": s.get("action"), "status": s["status"],
+                "attempts": s["attempts"], "started_at": started, "ended_at": ended,
+                "duration_ms": s.get("ms"), "output": s.get("output"), "error": s.get("error"),
+            }
+    table = StepRow.__table__
+    stmt = _insert(engine, table)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["run_id", "step_id"],
+        set_={c: stmt.excluded[c] for c in ("action", "status", "attempts", "started_at", "ended_at",
+                                             "duration_ms", "output", "error")},
+        where=table.c.attempts <= stmt.excluded.attempts,
+    )
+    conn.execute(stmt, list(rows.values()))
+
+
+def _run_ends(conn: sa.Connection, engine: Engine, ends: list[dict[str, Any]]) -> None:
+    rows: dict[str, dict[str, Any]] = {}
+    for e in ends:
+        # a failure wins over a success recorded for the same run (a parallel branch failed)
+        if e["run_id"] not in rows or e["status"] == "failed":
+            rows[e["run_id"]] = {"id": e["run_id"], "status": e["status"], "ended_at": _ts(e["at"]),
+                                 "error": e.get("error")}
+    table = RunRow.__table__
+    stmt = _insert(engine, table)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["id"],
+        set_={"status": stmt.excluded.status, "ended_at": stmt.excluded.ended_at, "error": stmt.excluded.error},
+        where=table.c.status != "failed",
+    )
+    conn.execute(stmt, list(rows.values()))
+
+
+# --- reading ------------------------------------------------------------------------------
+
+
+def list_runs(engine: Engine, *, limit: int = 20, status: str | None = None, circuit: str | None = None,
+              event_id: str | None = None) -> list[dict[str, Any]]:
+    q = sa.select(*RunRow.__table__.c).order_by(RunRow.started_at.desc().nulls_last()).limit(limit)
+    if status:
+        q = q.where(RunRow.status == status)
+    if circuit:
+        q = q.where(RunRow.circuit == circuit)
+    if event_id:
+        q = q.where(RunRow.event_id == event_id)
+    with engine.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(q).fetchall()]
+
+
+def get_run(engine: Engine, run_id: str) -> dict[str, Any] | None:
+    with engine.connect() as conn:
+        run = conn.execute(sa.select(*RunRow.__table__.c).where(RunRow.id == run_id)).first()
+        if run is None:
+            return None
+        steps = conn.execute(
+            sa.select(*StepRow.__table__.c).where(StepRow.run_id == run_id).order_by(
+                StepRow.started_at, StepRow.step_id)
+        ).fetchall()
+    out = dict(run._mapping)
+    out["steps"] = [dict(s._mapping) for s in steps]
+    return out
+
+
+def rejected_events(engine: Engine, limit: int = 50) -> list[dict[str, Any]]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(*RejectedEventRow.__table__.c).order_by(RejectedEventRow.id.desc()).limit(limit)
+        ).fetchall()
+    return [dict(r._mapping) for r in rows]
+
+
+def count_runs(engine: Engine, run_ids: Iterable[str]) -> dict[str, int]:
+    """Runs by status among ``run_ids`` (for the demo summary and tests)."""
+    ids = list(run_ids)
+    out: dict[str, int] = {}
+    with engine.connect() as conn:
+        for i in range(0, len(ids), 500):
+            q = sa.select(RunRow.status, sa.func.count()).where(RunRow.id.in_(ids[i:i + 500])).group_by(RunRow.status)
+            for status, n in conn.execute(q):
+                out[status] = out.get(status, 0) + n
+    return out
