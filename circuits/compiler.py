@@ -95,11 +95,29 @@ class Compiler:
             "id": step.id,
             "foreach": step.foreach,
             "do": dict(self.steps(step.do, final=False)),
+            "body_ids": sorted(_ids(step.do)),
             "concurrency": step.concurrency,
             "max_items": step.max_items,
             "final": final,
         }
         return Signature(FOREACH_TASK, kwargs={"step": payload}, options={"queue": CONTROL_QUEUE, "ignore_result": True})
+
+
+def _ids(steps: list[Any]) -> set[str]:
+    """Ids of ``steps`` and of every step nested in them."""
+    out: set[str] = set()
+    for step in steps:
+        if isinstance(step, list):
+            out |= _ids(step)
+            continue
+        out.add(step.id)
+        if isinstance(step, ParallelStep):
+            out |= _ids(step.parallel)
+        elif isinstance(step, IfStep):
+            out |= _ids(step.then) | _ids(step.else_)
+        elif isinstance(step, ForeachStep):
+            out |= _ids(step.do)
+    return out
 
 
 def describe(sig: Signature | dict[str, Any], indent: int = 0) -> str:
@@ -116,3 +134,25 @@ def describe(sig: Signature | dict[str, Any], indent: int = 0) -> str:
         return "\n".join([f"{pad}group"] + [describe(t, indent + 1) for t in sig.tasks])
     step = sig.kwargs.get("step", {})
     return f"{pad}{task} [{step.get('id')}] queue={sig.options.get('queue')}"
+
+
+def bind(sig: Signature | dict[str, Any], *args: Any, app: Any = None) -> Signature:
+    """A copy of ``sig`` whose first task(s) receive ``args``.
+
+    ``chain.clone(args=...)`` does not pass arguments on to the chain's first task,
+    so this walks the canvas: a chain binds its first element, a chord or group
+    binds every header task.
+    """
+    sig = Signature.from_dict(sig, app=app) if isinstance(sig, dict) else sig
+    task = sig.get("task")
+    if task == "celery.chain":
+        out = sig.clone()
+        out.tasks[0] = bind(out.tasks[0], *args, app=app)
+        return out
+    if task == "celery.chord":
+        out = sig.clone()
+        out.kwargs["header"] = group([bind(t, *args, app=app) for t in out.tasks])
+        return out
+    if task == "celery.group":
+        return group([bind(t, *args, app=app) for t in sig.tasks])
+    return sig.clone(args=args)

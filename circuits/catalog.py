@@ -1,0 +1,114 @@
+"""The circuits a worker runs: loaded from a folder, validated, compiled once, matched to events."""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from celery.canvas import Signature
+
+from circuits.actions import ActionRegistry
+from circuits.compiler import Compiler
+from circuits.errors import DefinitionError, PermanentError
+from circuits.events import Event
+from circuits.expressions import evaluate
+from circuits.loader import CircuitFileErrors, Source, circuit_files, load_file
+from circuits.model import Circuit
+from circuits.validate import validate
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One circuit ready to run: its model, where it came from, its compiled canvas."""
+
+    circuit: Circuit
+    source: Source
+    canvas: Signature
+    on_failure: Signature | None
+
+    @property
+    def name(self) -> str:
+        return self.circuit.name
+
+    @property
+    def version(self) -> str:
+        return f"{self.circuit.version}+{self.circuit.digest}"
+
+
+def check_path(path: str | Path, registry: ActionRegistry) -> tuple[list[tuple[Circuit, Source]], list[DefinitionError]]:
+    """Load and validate every circuit file at ``path``; return the good ones and all problems."""
+    good: list[tuple[Circuit, Source]] = []
+    problems: list[DefinitionError] = []
+    names: dict[str, str] = {}
+    for file in circuit_files(path):
+        try:
+            circuit, source = load_file(file)
+        except CircuitFileErrors as exc:
+            problems.extend(exc.errors)
+            continue
+        except DefinitionError as exc:
+            problems.append(exc)
+            continue
+        found = validate(circuit, registry, source)
+        if circuit.name in names:
+            found.append(source.error(f"circuit name {circuit.name!r} is also used in {names[circuit.name]}", ("name",)))
+        names.setdefault(circuit.name, str(file))
+        problems.extend(found)
+        if not found:
+            good.append((circuit, source))
+    return good, problems
+
+
+class Catalog:
+    """Circuits by name, with their compiled canvas."""
+
+    def __init__(self, entries: list[Entry]) -> None:
+        self.entries = {e.name: e for e in entries}
+
+    @classmethod
+    def build(cls, circuits: list[tuple[Circuit, Source]], registry: ActionRegistry) -> Catalog:
+        compiler = Compiler(registry)
+        return cls([Entry(c, s, compiler.circuit(c), compiler.on_failure(c)) for c, s in circuits])
+
+    @classmethod
+    def load(cls, path: str | Path, registry: ActionRegistry) -> Catalog:
+        """Load a folder; any problem in any file raises, so a worker never runs half a catalogue."""
+        good, problems = check_path(path, registry)
+        if problems:
+            raise CircuitFileErrors(problems)
+        return cls.build(good, registry)
+
+    def get(self, name: str) -> Entry:
+        try:
+            return self.entries[name]
+        except KeyError:
+            raise PermanentError(f"no circuit named {name!r} in the catalogue") from None
+
+    def match(self, event: Event, context: dict[str, Any] | None = None) -> list[Entry]:
+        """Circuits whose trigger fits ``event``, highest priority first."""
+        scope = {"event": context if context is not None else event.as_context()}
+        found = []
+        for entry in self.entries.values():
+            trigger = entry.circuit.trigger
+            if trigger.event is None or not fnmatch.fnmatchcase(event.type, trigger.event):
+                continue
+            if trigger.when:
+                try:
+                    if not evaluate(trigger.when, scope):
+                        continue
+                except PermanentError as exc:
+                    log.warning("circuit %s: condition not met because it failed: %s", entry.name, exc)
+                    continue
+            found.append(entry)
+        return sorted(found, key=lambda e: (-e.circuit.trigger.priority, e.name))
+
+    def scheduled(self) -> list[Entry]:
+        return [e for e in self.entries.values() if e.circuit.trigger.schedule]
+
+    def __len__(self) -> int:
+        return len(self.entries)

@@ -1,0 +1,102 @@
+"""From an accepted event to enqueued runs, exactly once per event id and idempotency key."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from circuits.catalog import Entry
+from circuits.compiler import bind
+from circuits.errors import EventError
+from circuits.events import Event, parse_event
+from workers import recorder
+from workers.context import new_context
+from workers.runtime import Runtime
+
+log = logging.getLogger(__name__)
+RUN_NAMESPACE = uuid.UUID("6f1c2a52-8d8e-4a53-9d0e-6a1f3c1d2b7e")
+DEFAULT_PRIORITY = 5
+
+
+@dataclass
+class Accepted:
+    event_id: str
+    duplicate: bool = False
+    run_ids: list[str] = field(default_factory=list)
+
+
+def run_id_for(event: Event, circuit: str) -> str:
+    """Deterministic, so an event processed twice (a crash before ack) maps to the same runs."""
+    return str(uuid.uuid5(RUN_NAMESPACE, f"{event.tenant}/{event.id}/{circuit}"))
+
+
+def _seen_keys(event: Event) -> list[str]:
+    keys = [f"circuit:seen:{event.tenant}:id:{event.id}"]
+    if event.idempotencykey:
+        keys.append(f"circuit:seen:{event.tenant}:key:{event.idempotencykey}")
+    return keys
+
+
+def accept(rt: Runtime, event: Event, *, reclaimed: bool = False, only: Entry | None = None) -> Accepted:
+    """Remember the event, match circuits, record and enqueue their runs.
+
+    ``reclaimed`` is true when this event may have been half processed before (a
+    redelivered message, a reclaimed stream entry): then a seen id is not a duplicate,
+    and only runs not yet started are enqueued.
+    """
+    r = rt.redis
+    pipe = r.pipeline(transaction=False)
+    for key in _seen_keys(event):
+        pipe.set(key, "1", nx=True, ex=rt.settings.dedupe_ttl_s)
+    if not all(pipe.execute()) and not reclaimed:
+        log.info("event %s (%s) already seen; starting nothing", event.id, event.type)
+        return Accepted(event.id, duplicate=True)
+    event_ctx = event.as_context()
+    entries = [only] if only else rt.catalog.match(event, event_ctx)
+    now = time.time()
+    runs = [(e, run_id_for(event, e.name)) for e in entries]
+    pipe = r.pipeline(transaction=False)
+    for _, run_id in runs:
+        pipe.set(f"circuit:started:{run_id}", "1", nx=True, ex=rt.settings.dedupe_ttl_s)
+    recorder.add_records(pipe, [
+        {"k": "event", "id": event.id, "tenant": event.tenant, "type": event.type, "source": event.source,
+         "subject": event.subject, "idempotencykey": event.idempotencykey, "time_ts": event.time.timestamp(),
+         "at": now, "data": event_ctx["data"], "runs": len(runs)},
+        *({"k": "run", "run_id": run_id, "circuit": e.name, "version": e.version, "event_id": event.id,
+           "event_type": event.type, "at": now} for e, run_id in runs),
+    ])
+    fresh = pipe.execute()[: len(runs)]
+    started = []
+    for (entry, run_id), is_new in zip(runs, fresh, strict=True):
+        if not is_new:
+            continue
+        ctx = new_context(run_id, entry.name, entry.version, event, event_ctx, entry.circuit.vars)
+        options: dict[str, Any] = {}
+        if entry.circuit.trigger.priority != DEFAULT_PRIORITY:
+            options["priority"] = 9 - entry.circuit.trigger.priority  # Redis: 0 is served first
+        bind(entry.canvas, ctx).apply_async(**options)
+        started.append(run_id)
+    return Accepted(event.id, run_ids=started)
+
+
+def reject(rt: Runtime, raw: Any, error: EventError | str, origin: str) -> None:
+    """Keep a rejected event as a dead letter, with the reason."""
+    field_name = error.field if isinstance(error, EventError) else None
+    text = raw if isinstance(raw, str) else (raw.decode("utf-8", "replace") if isinstance(raw, bytes)
+                                             else recorder.dumps(raw))
+    recorder.write(rt.redis, [{"k": "rejected", "at": time.time(), "origin": origin, "field": field_name,
+                               "error": str(error), "raw": text[: rt.settings.event_max_bytes]}])
+    log.warning("rejected event from %s: %s", origin, error)
+
+
+def accept_raw(rt: Runtime, raw: Any, *, origin: str, reclaimed: bool = False) -> Accepted | None:
+    """Parse and accept; a malformed event is dead-lettered and None returned."""
+    try:
+        event = parse_event(raw, rt.settings.event_max_bytes)
+    except EventError as exc:
+        reject(rt, raw, exc, origin)
+        return None
+    return accept(rt, event, reclaimed=reclaimed)

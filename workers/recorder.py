@@ -1,0 +1,60 @@
+"""Recording runs without slowing them: ledger records go to a Redis stream in the same
+round trip as the step's idempotency marker; the ledger writer moves them to SQL in batches.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import redis
+
+LEDGER_STREAM = "circuit:ledger"
+DONE_TTL_S = 7 * 24 * 3600
+
+
+def done_key(run_id: str) -> str:
+    """Hash of step id -> output JSON for steps of ``run_id`` that succeeded."""
+    return f"circuit:done:{run_id}"
+
+
+def failed_key(run_id: str) -> str:
+    return f"circuit:failed:{run_id}"
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), default=str)
+
+
+def add_records(pipe: redis.client.Pipeline, records: list[dict[str, Any]]) -> None:
+    for rec in records:
+        pipe.xadd(LEDGER_STREAM, {"r": dumps(rec)})
+
+
+def write(r: redis.Redis, records: list[dict[str, Any]]) -> None:
+    """Append ledger records in one round trip."""
+    pipe = r.pipeline(transaction=False)
+    add_records(pipe, records)
+    pipe.execute()
+
+
+def step_done(r: redis.Redis, run_id: str, step_key: str, output_json: str, records: list[dict[str, Any]]) -> None:
+    """Mark a step done (for redelivery) and append its ledger records, in one round trip."""
+    pipe = r.pipeline(transaction=False)
+    pipe.hset(done_key(run_id), step_key, output_json)
+    pipe.expire(done_key(run_id), DONE_TTL_S)
+    add_records(pipe, records)
+    pipe.execute()
+
+
+def step_record(run_id: str, step_key: str, action: str | None, status: str, attempts: int, started: float,
+                output: Any = None, error: str | None = None) -> dict[str, Any]:
+    ended = time.time()
+    return {"k": "step", "run_id": run_id, "step_id": step_key, "action": action, "status": status,
+            "attempts": attempts, "started": started, "ended": ended, "ms": round((ended - started) * 1000, 3),
+            "output": output, "error": error}
+
+
+def run_end(run_id: str, status: str, error: str | None = None) -> dict[str, Any]:
+    return {"k": "run_end", "run_id": run_id, "status": status, "at": time.time(), "error": error}

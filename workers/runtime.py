@@ -1,0 +1,74 @@
+"""Per-process state of a worker or producer: settings, Redis, actions, circuits, resources.
+
+Built on first use and rebuilt after a fork, so nothing is opened at import time
+and no connection is shared between prefork children.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from functools import cached_property
+
+import redis
+
+from circuits.actions import ActionRegistry, Resources
+from circuits.catalog import Catalog
+from circuits.settings import Settings, get_settings
+from storage.base import make_engine
+
+log = logging.getLogger(__name__)
+
+
+class Runtime:
+    """Everything a task needs that is expensive to build, built once per process."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or get_settings()
+        self.pid = os.getpid()
+        self.resources = Resources(self.settings)
+
+    @cached_property
+    def redis(self) -> redis.Redis:
+        return redis.Redis.from_url(self.settings.redis_url, health_check_interval=30)
+
+    @cached_property
+    def registry(self) -> ActionRegistry:
+        return ActionRegistry.from_modules(self.settings.action_modules)
+
+    @cached_property
+    def catalog(self) -> Catalog:
+        catalog = Catalog.load(self.settings.circuits, self.registry)
+        log.info("loaded %d circuits from %s", len(catalog), self.settings.circuits)
+        return catalog
+
+    @cached_property
+    def engine(self):  # type: ignore[no-untyped-def]
+        return make_engine(self.settings.database_url)
+
+    def close(self) -> None:
+        self.resources.close()
+        if "redis" in self.__dict__:
+            self.redis.close()
+        if "engine" in self.__dict__:
+            self.engine.dispose()
+
+
+_runtime: Runtime | None = None
+
+
+def runtime() -> Runtime:
+    """This process's runtime; a forked child gets its own."""
+    global _runtime
+    if _runtime is None or _runtime.pid != os.getpid():
+        _runtime = Runtime()
+    return _runtime
+
+
+def reset_runtime() -> None:
+    """Forget the runtime (after settings change, in tests and the demo)."""
+    global _runtime
+    if _runtime is not None and _runtime.pid == os.getpid():
+        _runtime.close()
+    _runtime = None
+    get_settings.cache_clear()

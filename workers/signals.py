@@ -1,0 +1,55 @@
+"""Worker lifecycle: check circuits before consuming, migrate, run the ledger writer, close resources."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+from celery import Celery
+from celery.signals import worker_init, worker_process_shutdown, worker_ready, worker_shutdown
+
+from circuits.errors import CircuitError
+from storage.migrate import upgrade
+from workers.ledger_writer import LedgerWriter, start_in_thread
+from workers.runtime import runtime
+
+log = logging.getLogger(__name__)
+_writer: LedgerWriter | None = None
+
+
+def connect(app: Celery) -> None:
+    """Hook our lifecycle into the worker's signals (idempotent: Celery dedupes by dispatch_uid)."""
+    worker_init.connect(_on_init, dispatch_uid="circuit-init", weak=False)
+    worker_ready.connect(_on_ready, dispatch_uid="circuit-ready", weak=False)
+    worker_shutdown.connect(_on_shutdown, dispatch_uid="circuit-shutdown", weak=False)
+    worker_process_shutdown.connect(_on_process_shutdown, dispatch_uid="circuit-proc-shutdown", weak=False)
+
+
+def _on_init(**_: Any) -> None:
+    """Refuse to start with a broken catalogue or database: better than failing every run."""
+    rt = runtime()
+    try:
+        catalog = rt.catalog
+        if rt.settings.auto_migrate:
+            upgrade(rt.engine)
+    except CircuitError as exc:
+        log.critical("cannot start: %s", exc)
+        sys.exit(1)
+    log.info("circuit-os: %d actions, %d circuits", len(rt.registry), len(catalog))
+
+
+def _on_ready(**_: Any) -> None:
+    global _writer
+    rt = runtime()
+    if rt.settings.ledger_in_worker:
+        _writer, _ = start_in_thread(rt.redis, rt.engine, rt.settings.ledger_batch)
+
+
+def _on_shutdown(**_: Any) -> None:
+    if _writer is not None:
+        _writer.stop()
+
+
+def _on_process_shutdown(**_: Any) -> None:
+    runtime().close()

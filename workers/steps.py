@@ -1,0 +1,193 @@
+"""What the Celery tasks do: run an action step, join branches, branch, loop.
+
+The task wrappers in :mod:`workers.tasks` are thin; the logic is here, so the
+order of operations (check done, run, record, continue or fail) reads in one place.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from typing import Any
+
+from celery import Task
+from celery.canvas import Signature, chord
+from celery.exceptions import SoftTimeLimitExceeded
+from pydantic import ValidationError
+
+from circuits.actions import ActionContext, ActionSpec
+from circuits.compiler import CONTROL_QUEUE, bind
+from circuits.errors import PermanentError
+from circuits.expressions import evaluate, render
+from storage.ledger import bounded
+from workers import recorder
+from workers.context import enter_loop, leave_loop, merge, scope, step_key, step_log, with_output
+from workers.runtime import runtime
+
+FOREACH_JOIN_TASK = "circuit.foreach_join"
+
+
+def backoff_s(retry: dict[str, Any], attempt: int) -> float:
+    """Exponential backoff for the retry after ``attempt``, capped, with full jitter."""
+    delay = min(float(retry.get("backoff_max_s", 300.0)), float(retry.get("backoff_s", 1.0)) * 2 ** (attempt - 1))
+    return random.uniform(0, delay) if retry.get("jitter", True) else delay
+
+
+def run_action(task: Task, spec: ActionSpec, ctx: dict[str, Any], step: dict[str, Any]) -> dict[str, Any]:
+    rt = runtime()
+    run_id = ctx["run"]["id"]
+    key = step_key(ctx, step["id"])
+    if (task.request.delivery_info or {}).get("redelivered"):
+        stored = rt.redis.hget(recorder.done_key(run_id), key)
+        if stored is not None:
+            step_log(ctx, key).info("already succeeded; not running it again")
+            return with_output(ctx, step["id"], json.loads(stored))
+    attempt = task.request.retries + 1
+    started = time.time()
+    log = step_log(ctx, key)
+    actx = ActionContext(run_id=run_id, step_id=key, circuit=ctx["run"]["circuit"], attempt=attempt,
+                         event=ctx["event"], resources=rt.resources, log=log)
+    try:
+        inputs = render(step["with"], scope(ctx))
+        output = spec.run(actx, inputs)
+    except ValidationError as exc:
+        fail(ctx, key, spec.name, attempt, started, f"input does not fit {spec.name}: {_first_error(exc)}")
+    except PermanentError as exc:
+        fail(ctx, key, spec.name, attempt, started, str(exc))
+    except Exception as exc:  # noqa: BLE001 - anything else is transient until retries run out
+        message = f"timed out after {task.request.timelimit[1] or '?'}s" if isinstance(
+            exc, SoftTimeLimitExceeded) else f"{type(exc).__name__}: {exc}"
+        retry = step["retry"]
+        if attempt <= int(retry.get("max", 0)):
+            delay = backoff_s(retry, attempt)
+            log.warning("attempt %d failed (%s); retrying in %.2fs", attempt, message, delay)
+            recorder.write(rt.redis, [recorder.step_record(run_id, key, spec.name, "retrying", attempt, started,
+                                                           error=message)])
+            raise task.retry(exc=exc, countdown=delay, max_retries=int(retry["max"])) from None
+        fail(ctx, key, spec.name, attempt, started, message)
+    out_json = recorder.dumps(output)
+    if len(out_json) > rt.settings.output_max_bytes:
+        fail(ctx, key, spec.name, attempt, started,
+             f"output is {len(out_json)} bytes, over CIRCUIT_OUTPUT_MAX_BYTES={rt.settings.output_max_bytes}")
+    records = [recorder.step_record(run_id, key, spec.name, "succeeded", attempt, started,
+                                    output=bounded(output, rt.settings.ledger_output_max_bytes))]
+    if step["final"]:
+        records.append(recorder.run_end(run_id, "succeeded"))
+    recorder.step_done(rt.redis, run_id, key, out_json, records)
+    return with_output(ctx, step["id"], output)
+
+
+def _first_error(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    return f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
+
+
+def fail(ctx: dict[str, Any], key: str, action: str | None, attempt: int, started: float, message: str) -> None:
+    """Record the step and the run as failed, start on_failure once per run, stop this path."""
+    rt = runtime()
+    run_id = ctx["run"]["id"]
+    step_log(ctx, key).error("failed: %s", message)
+    pipe = rt.redis.pipeline(transaction=False)
+    pipe.set(recorder.failed_key(run_id), key, nx=True, ex=recorder.DONE_TTL_S)
+    recorder.add_records(pipe, [
+        recorder.step_record(run_id, key, action, "failed", attempt, started, error=message),
+        recorder.run_end(run_id, "failed", error=f"{key}: {message}"),
+    ])
+    first = pipe.execute()[0]
+    if first and not ctx.get("error"):
+        start_on_failure(ctx, key, message)
+    raise PermanentError(f"step {key} failed: {message}")
+
+
+def start_on_failure(ctx: dict[str, Any], key: str, message: str) -> None:
+    entry = runtime().catalog.entries.get(ctx["run"]["circuit"])
+    if entry is None or entry.on_failure is None:
+        return
+    failed_ctx = {**ctx, "loop": None, "error": {"step": key, "message": message}}
+    bind(entry.on_failure, failed_ctx).apply_async()
+
+
+def _finish_control(ctx: dict[str, Any], step: dict[str, Any], kind: str, started: float, output: Any,
+                    extra: list[dict[str, Any]] | None = None) -> None:
+    rt = runtime()
+    run_id = ctx["run"]["id"]
+    records = [recorder.step_record(run_id, step_key(ctx, step["id"]), kind, "succeeded", 1, started,
+                                    output=bounded(output, rt.settings.ledger_output_max_bytes))]
+    if step["final"]:
+        records.append(recorder.run_end(run_id, "succeeded"))
+    recorder.write(rt.redis, records + (extra or []))
+
+
+def join(results: list[dict[str, Any]], step: dict[str, Any]) -> dict[str, Any]:
+    """End of a parallel block: merge the branches' contexts."""
+    started = time.time()
+    ctx = merge(results)
+    output = {"branches": len(results)}
+    _finish_control(ctx, step, "parallel", started, output)
+    return with_output(ctx, step["id"], output)
+
+
+def branch(task: Task, ctx: dict[str, Any], step: dict[str, Any]) -> dict[str, Any]:
+    """``if``: evaluate the condition, then continue with the chosen steps in place of this task."""
+    started = time.time()
+    key = step_key(ctx, step["id"])
+    try:
+        value = bool(evaluate(step["if"], scope(ctx)))
+    except PermanentError as exc:
+        fail(ctx, key, "if", 1, started, str(exc))
+    chosen = step["then"] if value else step["else"]
+    output = {"condition": value, "taken": "then" if value else ("else" if chosen else "none")}
+    with_output(ctx, step["id"], output)
+    if chosen is None:
+        _finish_control(ctx, step, "if", started, output)
+        return ctx
+    _finish_control(ctx, {**step, "final": False}, "if", started, output)
+    raise task.replace(bind(chosen, ctx, app=task.app))
+
+
+def _items(ctx: dict[str, Any], step: dict[str, Any], key: str, started: float) -> list[Any]:
+    try:
+        items = evaluate(step["foreach"], scope(ctx))
+    except PermanentError as exc:
+        fail(ctx, key, "foreach", 1, started, str(exc))
+    if not isinstance(items, (list, tuple)):
+        fail(ctx, key, "foreach", 1, started, f"foreach needs a list, {step['foreach']!r} gave {type(items).__name__}")
+    cap = min(step.get("max_items") or runtime().settings.foreach_max_items, runtime().settings.foreach_max_items)
+    if len(items) > cap:
+        fail(ctx, key, "foreach", 1, started, f"{len(items)} items, over the limit of {cap}")
+    return list(items)
+
+
+def _batch(task: Task, ctx: dict[str, Any], step: dict[str, Any], items: list[Any], offset: int) -> Signature:
+    batch = items[offset:offset + int(step["concurrency"])]
+    header = [bind(step["do"], enter_loop(ctx, step["id"], offset + i, item), app=task.app)
+              for i, item in enumerate(batch)]
+    after = Signature(FOREACH_JOIN_TASK, kwargs={"step": step, "offset": offset + len(batch)},
+                      options={"queue": CONTROL_QUEUE}, app=task.app)
+    return chord(header, after, app=task.app)
+
+
+def foreach(task: Task, ctx: dict[str, Any], step: dict[str, Any]) -> dict[str, Any]:
+    """Fan out over a list, ``concurrency`` items at a time; outputs gather in ``steps.<id>``."""
+    started = time.time()
+    items = _items(ctx, step, step_key(ctx, step["id"]), started)
+    with_output(ctx, step["id"], [])
+    if not items:
+        _finish_control(ctx, step, "foreach", started, {"items": 0})
+        return ctx
+    raise task.replace(_batch(task, ctx, step, items, 0))
+
+
+def foreach_join(task: Task, results: list[dict[str, Any]], step: dict[str, Any], offset: int) -> dict[str, Any]:
+    started = time.time()
+    results = sorted(results, key=lambda r: r["loop"]["index"])
+    ctx = leave_loop(results[0], step["body_ids"])
+    ctx["steps"][step["id"]] = list(ctx["steps"].get(step["id"]) or []) + [
+        {k: r["steps"][k] for k in step["body_ids"] if k in r["steps"]} for r in results
+    ]
+    items = _items(ctx, step, step_key(ctx, step["id"]), started)
+    if offset < len(items):
+        raise task.replace(_batch(task, ctx, step, items, offset))
+    _finish_control(ctx, step, "foreach", started, {"items": len(items)})
+    return ctx

@@ -1,0 +1,105 @@
+"""A Redis Streams consumer-group loop, shared by the ledger writer and the event ingester.
+
+Entries are acknowledged (and deleted) only after ``handle`` returns for the
+whole batch; entries left pending by a consumer that died are reclaimed with
+XAUTOCLAIM after ``claim_idle_ms`` and handed over with ``reclaimed=True``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from abc import ABC, abstractmethod
+
+import redis
+
+log = logging.getLogger(__name__)
+Entry = tuple[bytes, dict[bytes, bytes]]
+
+
+class StreamConsumer(ABC):
+    """Read ``stream`` as one consumer of ``group``; subclasses say what to do with a batch."""
+
+    def __init__(self, r: redis.Redis, stream: str, group: str, *, batch: int = 500, block_ms: int = 200,
+                 claim_idle_ms: int = 60_000) -> None:
+        self.r = r
+        self.stream = stream
+        self.group = group
+        self.batch = batch
+        self.block_ms = block_ms
+        self.claim_idle_ms = claim_idle_ms
+        self.consumer = f"{socket.gethostname()}-{os.getpid()}-{threading.get_ident() % 10000}"
+        self.stopping = threading.Event()
+        self._last_claim = 0.0
+
+    @abstractmethod
+    def handle(self, entries: list[Entry], *, reclaimed: bool) -> None:
+        """Process a batch; raise to leave it pending (it is retried)."""
+
+    def ensure_group(self) -> None:
+        try:
+            self.r.xgroup_create(self.stream, self.group, id="0", mkstream=True)
+        except redis.ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    def poll(self) -> int:
+        """One round: reclaim what others left pending, then read new entries. Returns entries handled."""
+        handled = 0
+        now = time.monotonic()
+        if now - self._last_claim > self.claim_idle_ms / 2000:
+            self._last_claim = now
+            claimed = self.r.xautoclaim(self.stream, self.group, self.consumer, self.claim_idle_ms,
+                                        "0-0", count=self.batch)[1]
+            if claimed:
+                handled += self._process([e for e in claimed if e[1]], reclaimed=True)
+        # our own pending entries first (a batch that failed), then new ones
+        for start, block in (("0", None), (">", self.block_ms)):
+            resp = self.r.xreadgroup(self.group, self.consumer, {self.stream: start}, count=self.batch, block=block)
+            entries = [e for _, items in resp or [] for e in items if e[1]]
+            if entries:
+                handled += self._process(entries, reclaimed=start == "0")
+                break
+        return handled
+
+    def _process(self, entries: list[Entry], *, reclaimed: bool) -> int:
+        self.handle(entries, reclaimed=reclaimed)
+        ids = [e[0] for e in entries]
+        pipe = self.r.pipeline(transaction=False)
+        pipe.xack(self.stream, self.group, *ids)
+        pipe.xdel(self.stream, *ids)
+        pipe.execute()
+        return len(entries)
+
+    def run(self, max_seconds: float | None = None) -> None:
+        """Loop until :meth:`stop` (or ``max_seconds``), backing off on errors without losing entries."""
+        deadline = None if max_seconds is None else time.monotonic() + max_seconds
+        delay = 0.5
+        while not self.stopping.is_set() and (deadline is None or time.monotonic() < deadline):
+            try:
+                self.ensure_group()
+                while not self.stopping.is_set() and (deadline is None or time.monotonic() < deadline):
+                    self.poll()
+                    delay = 0.5
+            except (redis.ConnectionError, redis.TimeoutError) as exc:
+                log.warning("%s: Redis unavailable (%s); retrying in %.1fs", self.group, exc, delay)
+            except Exception:  # noqa: BLE001 - the loop must survive a bad batch
+                log.exception("%s: batch failed; it stays pending and is retried in %.1fs", self.group, delay)
+            self.stopping.wait(delay)
+            delay = min(delay * 2, 10.0)
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    def drain(self, timeout_s: float = 10.0) -> None:
+        """Handle everything currently in the stream (CLI, demo, tests)."""
+        self.ensure_group()
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if not self.poll() and not self.r.xinfo_groups(self.stream)[0].get("pending"):
+                info = self.r.xinfo_groups(self.stream)[0]
+                if not info.get("lag"):
+                    return

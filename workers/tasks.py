@@ -1,0 +1,76 @@
+"""The Celery tasks: one thin task per action, plus join, branch, foreach, ingest and schedule.
+
+Each wrapper only hands over to :mod:`workers.steps` or :mod:`workers.ingest`.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from celery import Celery, Task
+
+from circuits.actions import ActionSpec
+from circuits.compiler import BRANCH_TASK, FOREACH_TASK, JOIN_TASK, task_name
+from circuits.errors import ActionError, CircuitError
+from circuits.events import Event
+from workers import steps
+from workers.ingest import accept, accept_raw
+from workers.runtime import runtime
+
+INGEST_TASK = "circuit.ingest"
+SCHEDULED_TASK = "circuit.scheduled"
+
+
+class CircuitTask(Task):  # type: ignore[misc]
+    """Our failures are expected outcomes: Celery logs them without a traceback."""
+
+    throws = (ActionError, CircuitError)
+    ignore_result = True
+
+
+def _action_task(app: Celery, spec: ActionSpec) -> None:
+    def run(self: Task, ctx: dict[str, Any], step: dict[str, Any]) -> dict[str, Any]:
+        return steps.run_action(self, spec, ctx, step)
+
+    run.__doc__ = spec.description
+    app.task(name=task_name(spec.name), bind=True, base=CircuitTask, queue=spec.queue)(run)
+
+
+def install(app: Celery) -> None:
+    """Register every task on ``app``: one per action in the registry, plus the control tasks."""
+    for spec in runtime().registry:
+        _action_task(app, spec)
+
+    @app.task(name=JOIN_TASK, base=CircuitTask, queue="core")
+    def join(results: list[dict[str, Any]], step: dict[str, Any]) -> dict[str, Any]:
+        return steps.join(results, step)
+
+    @app.task(name=BRANCH_TASK, bind=True, base=CircuitTask, queue="core")
+    def branch(self: Task, ctx: dict[str, Any], step: dict[str, Any]) -> dict[str, Any]:
+        return steps.branch(self, ctx, step)
+
+    @app.task(name=FOREACH_TASK, bind=True, base=CircuitTask, queue="core")
+    def foreach(self: Task, ctx: dict[str, Any], step: dict[str, Any]) -> dict[str, Any]:
+        return steps.foreach(self, ctx, step)
+
+    @app.task(name=steps.FOREACH_JOIN_TASK, bind=True, base=CircuitTask, queue="core")
+    def foreach_join(self: Task, results: list[dict[str, Any]], step: dict[str, Any], offset: int) -> dict[str, Any]:
+        return steps.foreach_join(self, results, step, offset)
+
+    @app.task(name=INGEST_TASK, bind=True, base=CircuitTask, queue="events")
+    def ingest(self: Task, envelope: Any) -> dict[str, Any]:
+        """Accept one published event: dedupe, match circuits, start their runs."""
+        redelivered = bool((self.request.delivery_info or {}).get("redelivered"))
+        accepted = accept_raw(runtime(), envelope, origin="publish", reclaimed=redelivered)
+        return {"accepted": accepted is not None, "runs": accepted.run_ids if accepted else []}
+
+    @app.task(name=SCHEDULED_TASK, base=CircuitTask, queue="events")
+    def scheduled(circuit: str) -> dict[str, Any]:
+        """Start a scheduled circuit (sent by Celery beat); one run per circuit per minute."""
+        rt = runtime()
+        entry = rt.catalog.get(circuit)
+        minute = datetime.now(UTC).replace(second=0, microsecond=0)
+        event = Event(id=f"schedule:{circuit}:{minute.isoformat()}", source="circuit-os/beat",
+                      type="circuit.scheduled", subject=circuit, time=minute, data={"circuit": circuit})
+        return {"runs": accept(rt, event, only=entry).run_ids}
