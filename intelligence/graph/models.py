@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from intelligence.graph.schema import LABELS, RELATIONSHIPS, check_property_name
 
@@ -62,6 +62,13 @@ class RelIn(BaseModel):
         if value not in RELATIONSHIPS:
             raise ValueError(f"unknown relationship type {value!r}; known: {', '.join(RELATIONSHIPS)}")
         return value
+
+    @model_validator(mode="after")
+    def _endpoints_fit(self) -> RelIn:
+        rel = RELATIONSHIPS[self.type]
+        if (self.start.label, self.end.label) != (rel.start, rel.end):
+            raise ValueError(f"{rel.name} joins {rel.start} to {rel.end}, not {self.start.label} to {self.end.label}")
+        return self
 
 
 class UpsertInput(BaseModel):
