@@ -119,11 +119,21 @@ class ActionRegistry:
             self.add(spec)
 
     @classmethod
-    def from_modules(cls, modules: Iterable[str | ModuleType]) -> ActionRegistry:
-        """Collect every ``@action`` function defined in ``modules`` (dotted names or modules)."""
+    def from_modules(cls, modules: Iterable[str | ModuleType], optional: Iterable[str] = ()) -> ActionRegistry:
+        """Collect every ``@action`` function defined in ``modules`` (dotted names or modules).
+
+        A module named in ``optional`` that is not installed is skipped with a warning.
+        """
         registry = cls()
+        skip_missing = set(optional)
         for mod in modules:
-            module = importlib.import_module(mod) if isinstance(mod, str) else mod
+            try:
+                module = importlib.import_module(mod) if isinstance(mod, str) else mod
+            except ModuleNotFoundError as exc:
+                if mod in skip_missing and exc.name and mod.startswith(exc.name):
+                    logging.getLogger(__name__).warning("action module %s is not installed; skipped", mod)
+                    continue
+                raise
             for value in vars(module).values():
                 spec = getattr(value, _SPEC_ATTR, None)
                 if isinstance(spec, ActionSpec) and spec.name not in registry:

@@ -1,10 +1,20 @@
-"""Moves ledger records from the Redis stream into SQL, a batch per transaction."""
+"""Moves ledger records from the Redis stream into SQL, a batch per transaction.
+
+It runs in a process of its own (``python -m workers.ledger_writer``, started by
+each worker unless CIRCUIT_LEDGER_IN_WORKER=false, or by ``circuit-os ledger``):
+in the worker's main process it would compete for the GIL with Celery's consumer loop.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
+import os
+import signal
+import subprocess
+import sys
 import threading
+from typing import Any
 
 import redis
 from sqlalchemy.engine import Engine
@@ -38,8 +48,38 @@ class LedgerWriter(StreamConsumer):
                     log.error("dropping a ledger record the database refuses: %s (%s)", rec, exc)
 
 
-def start_in_thread(r: redis.Redis, engine: Engine, batch: int = 500) -> tuple[LedgerWriter, threading.Thread]:
-    writer = LedgerWriter(r, engine, batch=batch)
-    thread = threading.Thread(target=writer.run, name="circuit-ledger", daemon=True)
-    thread.start()
-    return writer, thread
+def spawn() -> subprocess.Popen[Any]:
+    """Start the writer as a child process that exits when its parent does."""
+    return subprocess.Popen([sys.executable, "-m", "workers.ledger_writer", "--parent", str(os.getpid())],
+                            env=os.environ.copy())
+
+
+def _watch_parent(parent: int, writer: LedgerWriter) -> None:
+    while not writer.stopping.wait(1.0):
+        if os.getppid() != parent:
+            log.warning("the worker that started the ledger writer is gone; stopping")
+            writer.stop()
+
+
+def main() -> None:
+    import argparse
+
+    from workers.runtime import runtime
+
+    parser = argparse.ArgumentParser(description="Write the run ledger from Redis to SQL.")
+    parser.add_argument("--parent", type=int, help="Exit when this process is gone.")
+    parser.add_argument("--max-seconds", type=float)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="[%(asctime)s: %(levelname)s/ledger] %(message)s")
+    rt = runtime()
+    writer = LedgerWriter(rt.redis, rt.engine, batch=rt.settings.ledger_batch)
+    signal.signal(signal.SIGTERM, lambda *_: writer.stop())
+    signal.signal(signal.SIGINT, lambda *_: writer.stop())
+    if args.parent:
+        threading.Thread(target=_watch_parent, args=(args.parent, writer), daemon=True).start()
+    writer.run(max_seconds=args.max_seconds)
+    writer.drain(timeout_s=5)
+
+
+if __name__ == "__main__":
+    main()

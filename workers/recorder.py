@@ -15,7 +15,7 @@ DONE_TTL_S = 7 * 24 * 3600
 
 
 def done_key(run_id: str) -> str:
-    """Hash of step id -> output JSON for steps of ``run_id`` that succeeded."""
+    """Hash of step id -> output JSON for steps of ``run_id`` that succeeded, and ``__end__`` -> status."""
     return f"circuit:done:{run_id}"
 
 
@@ -27,9 +27,16 @@ def dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), default=str)
 
 
+END_FIELD = "__end__"
+
+
 def add_records(pipe: redis.client.Pipeline, records: list[dict[str, Any]]) -> None:
+    """Queue ledger records on ``pipe``; a run's end is also marked in its done hash (read by waiters)."""
     for rec in records:
         pipe.xadd(LEDGER_STREAM, {"r": dumps(rec)})
+        if rec["k"] == "run_end":
+            pipe.hset(done_key(rec["run_id"]), END_FIELD, rec["status"])
+            pipe.expire(done_key(rec["run_id"]), DONE_TTL_S)
 
 
 def write(r: redis.Redis, records: list[dict[str, Any]]) -> None:

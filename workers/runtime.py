@@ -14,7 +14,7 @@ import redis
 
 from circuits.actions import ActionRegistry, Resources
 from circuits.catalog import Catalog
-from circuits.settings import Settings, get_settings
+from circuits.settings import DEFAULT_ACTION_MODULES, Settings, get_settings
 from storage.base import make_engine
 
 log = logging.getLogger(__name__)
@@ -34,7 +34,7 @@ class Runtime:
 
     @cached_property
     def registry(self) -> ActionRegistry:
-        return ActionRegistry.from_modules(self.settings.action_modules)
+        return ActionRegistry.from_modules(self.settings.action_modules, optional=DEFAULT_ACTION_MODULES)
 
     @cached_property
     def catalog(self) -> Catalog:

@@ -1,8 +1,9 @@
-"""Worker lifecycle: check circuits before consuming, migrate, run the ledger writer, close resources."""
+"""Worker lifecycle: check circuits before consuming, migrate, start the ledger writer, close resources."""
 
 from __future__ import annotations
 
 import logging
+import subprocess
 import sys
 from typing import Any
 
@@ -11,11 +12,11 @@ from celery.signals import worker_init, worker_process_shutdown, worker_ready, w
 
 from circuits.errors import CircuitError
 from storage.migrate import upgrade
-from workers.ledger_writer import LedgerWriter, start_in_thread
+from workers import ledger_writer
 from workers.runtime import runtime
 
 log = logging.getLogger(__name__)
-_writer: LedgerWriter | None = None
+_writer: subprocess.Popen[Any] | None = None
 
 
 def connect(app: Celery) -> None:
@@ -43,12 +44,16 @@ def _on_ready(**_: Any) -> None:
     global _writer
     rt = runtime()
     if rt.settings.ledger_in_worker:
-        _writer, _ = start_in_thread(rt.redis, rt.engine, rt.settings.ledger_batch)
+        _writer = ledger_writer.spawn()
 
 
 def _on_shutdown(**_: Any) -> None:
-    if _writer is not None:
-        _writer.stop()
+    if _writer is not None and _writer.poll() is None:
+        _writer.terminate()
+        try:
+            _writer.wait(15)
+        except subprocess.TimeoutExpired:
+            _writer.kill()
 
 
 def _on_process_shutdown(**_: Any) -> None:

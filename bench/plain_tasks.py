@@ -1,0 +1,16 @@
+"""Plain Celery tasks for the side-by-side baseline, on the same app, Redis and worker pool."""
+
+import time
+
+from workers.app import app
+
+
+@app.task(name="bench.noop", queue="core")
+def noop(x=None):  # type: ignore[no-untyped-def]
+    return x
+
+
+@app.task(name="bench.started", queue="core")
+def started(sent_at: float) -> float:
+    """Seconds from apply_async to the task starting."""
+    return time.time() - sent_at

@@ -1,0 +1,319 @@
+"""``circuit-os``: publish events, check circuits, inspect runs, run ingest and the demo."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from circuits.errors import CircuitError, DefinitionError, EventError
+
+
+def _fail(message: str, code: int = 1) -> None:
+    click.secho(f"error: {message}", fg="red", err=True)
+    sys.exit(code)
+
+
+class _Group(click.Group):
+    """Turns our named errors into one red line and a non-zero exit, not a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except CircuitError as exc:
+            _fail(str(exc))
+
+
+@click.group(cls=_Group)
+def cli() -> None:
+    """Circuit OS: event-driven automation on Celery."""
+
+
+def _engine():  # type: ignore[no-untyped-def]
+    from storage.migrate import upgrade
+    from workers.runtime import runtime
+
+    rt = runtime()
+    if rt.settings.auto_migrate:
+        upgrade(rt.engine)
+    return rt.engine
+
+
+# --- events ---------------------------------------------------------------------------------
+
+
+def _read_data(value: str | None) -> Any:
+    if value is None:
+        return None
+    if value.startswith("@"):
+        try:
+            value = Path(value[1:]).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise EventError(f"cannot read {value[1:]}: {exc.strerror}", field="data") from None
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError as exc:
+        raise EventError(f"--data is not JSON: {exc}", field="data") from None
+
+
+@cli.command()
+@click.argument("type")
+@click.option("--data", help="JSON, or @file.json")
+@click.option("--source", default="circuit-os/cli", show_default=True)
+@click.option("--subject")
+@click.option("--id", "event_id", help="Event id (default: a new UUID)")
+@click.option("--tenant", default="default", show_default=True)
+@click.option("--idempotency-key")
+def publish(type: str, data: str | None, source: str, subject: str | None, event_id: str | None, tenant: str,
+            idempotency_key: str | None) -> None:
+    """Publish one event of TYPE (needs Redis and a worker)."""
+    from workers.publish import publish_envelope
+
+    envelope: dict[str, Any] = {"type": type, "source": source, "tenant": tenant, "data": _read_data(data)}
+    for key, value in (("subject", subject), ("id", event_id), ("idempotencykey", idempotency_key)):
+        if value is not None:
+            envelope[key] = value
+    event = publish_envelope(envelope, origin="cli")
+    click.echo(event.id)
+
+
+@cli.command()
+@click.option("--max-seconds", type=float, help="Stop after this long (default: run until stopped).")
+def ingest(max_seconds: float | None) -> None:
+    """Read events that other languages XADD to the event stream, and start their runs."""
+    from workers.runtime import runtime
+    from workers.stream_ingest import StreamIngest
+
+    rt = runtime()
+    rt.catalog  # noqa: B018 - fail now on a broken catalogue, not at the first event
+    consumer = StreamIngest(rt)
+    click.echo(f"reading {rt.settings.event_stream} as consumer {consumer.consumer}", err=True)
+    try:
+        consumer.run(max_seconds=max_seconds)
+    except KeyboardInterrupt:
+        consumer.stop()
+
+
+@cli.command()
+@click.option("--max-seconds", type=float)
+def ledger(max_seconds: float | None) -> None:
+    """Run the ledger writer on its own (when CIRCUIT_LEDGER_IN_WORKER=false)."""
+    from workers.ledger_writer import LedgerWriter
+    from workers.runtime import runtime
+
+    rt = runtime()
+    writer = LedgerWriter(rt.redis, _engine(), batch=rt.settings.ledger_batch)
+    try:
+        writer.run(max_seconds=max_seconds)
+    except KeyboardInterrupt:
+        writer.stop()
+    writer.drain(timeout_s=5)
+
+
+@cli.group()
+def events() -> None:
+    """Inspect events."""
+
+
+@events.command("rejected")
+@click.option("--limit", default=20, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+def events_rejected(limit: int, as_json: bool) -> None:
+    """Dead letters: events that were rejected, with the field and reason."""
+    from storage.ledger import rejected_events
+
+    rows = rejected_events(_engine(), limit)
+    if as_json:
+        click.echo(json.dumps(rows, default=str, indent=2))
+        return
+    _table(rows, ["id", "received_at", "origin", "field", "error"])
+
+
+# --- circuits ---------------------------------------------------------------------------------
+
+
+@cli.group()
+def circuits() -> None:
+    """Check and inspect circuit files."""
+
+
+@circuits.command("validate")
+@click.argument("path", type=click.Path(), required=False)
+def circuits_validate(path: str | None) -> None:
+    """Report every problem in the circuit files at PATH (default CIRCUIT_CIRCUITS)."""
+    from circuits.catalog import check_path
+    from workers.runtime import runtime
+
+    rt = runtime()
+    good, problems = check_path(path or rt.settings.circuits, rt.registry)
+    for problem in problems:
+        click.secho(str(problem), fg="red")
+    click.echo(f"{len(good)} circuit(s) valid, {len(problems)} problem(s)")
+    if problems:
+        sys.exit(1)
+
+
+@circuits.command("list")
+def circuits_list() -> None:
+    """The circuits workers would run, with their triggers."""
+    from workers.runtime import runtime
+
+    rows = []
+    for entry in runtime().catalog.entries.values():
+        t = entry.circuit.trigger
+        rows.append({"name": entry.name, "version": entry.version, "trigger": t.event or f"cron {t.schedule}",
+                     "when": t.when or "", "priority": t.priority, "file": entry.source.file})
+    _table(rows, ["name", "version", "trigger", "when", "priority", "file"])
+
+
+@circuits.command("show")
+@click.argument("name")
+def circuits_show(name: str) -> None:
+    """The Celery canvas a circuit compiles to."""
+    from circuits.compiler import describe
+    from workers.runtime import runtime
+
+    click.echo(describe(runtime().catalog.get(name).canvas))
+
+
+@circuits.command("schema")
+def circuits_schema() -> None:
+    """Print the JSON Schema of circuit files (for editors)."""
+    from circuits.schema import circuit_schema
+
+    click.echo(json.dumps(circuit_schema(), indent=2))
+
+
+@circuits.command("actions")
+def circuits_actions() -> None:
+    """The actions workers can run."""
+    from workers.runtime import runtime
+
+    _table([{"action": s.name, "queue": s.queue, "retries": s.retries, "description": s.description}
+            for s in runtime().registry], ["action", "queue", "retries", "description"])
+
+
+# --- runs -------------------------------------------------------------------------------------
+
+
+@cli.group()
+def runs() -> None:
+    """Inspect recorded runs."""
+
+
+@runs.command("list")
+@click.option("--limit", default=20, show_default=True)
+@click.option("--status", type=click.Choice(["running", "succeeded", "failed"]))
+@click.option("--circuit")
+@click.option("--event", "event_id")
+@click.option("--json", "as_json", is_flag=True, help="One JSON document, for machines.")
+def runs_list(limit: int, status: str | None, circuit: str | None, event_id: str | None, as_json: bool) -> None:
+    """Recent runs, newest first."""
+    from storage.ledger import list_runs
+
+    rows = list_runs(_engine(), limit=limit, status=status, circuit=circuit, event_id=event_id)
+    if as_json:
+        click.echo(json.dumps(rows, default=str, indent=2))
+        return
+    for r in rows:
+        r["duration"] = _duration(r["started_at"], r["ended_at"])
+    _table(rows, ["id", "circuit", "status", "event_id", "started_at", "duration", "error"])
+
+
+@runs.command("show")
+@click.argument("run_id")
+@click.option("--json", "as_json", is_flag=True)
+def runs_show(run_id: str, as_json: bool) -> None:
+    """One run, each step with its status and duration."""
+    from storage.ledger import get_run
+
+    run = get_run(_engine(), run_id)
+    if run is None:
+        _fail(f"no run {run_id!r} in the ledger (it may still be in flight: the ledger lags by well under a second)")
+    if as_json:
+        click.echo(json.dumps(run, default=str, indent=2))
+        return
+    click.echo(f"run {run['id']}  circuit {run['circuit']} v{run['circuit_version']}  event {run['event_id']}")
+    click.echo(f"status {run['status']}  started {run['started_at']}  took {_duration(run['started_at'], run['ended_at'])}")
+    if run["error"]:
+        click.secho(f"error: {run['error']}", fg="red")
+    steps = [{**s, "ms": f"{s['duration_ms']:.1f}" if s["duration_ms"] is not None else "",
+              "output": json.dumps(s["output"], default=str)[:60] if s["output"] is not None else s["error"] or ""}
+             for s in run["steps"]]
+    _table(steps, ["step_id", "action", "status", "attempts", "ms", "output"])
+
+
+def _duration(start: datetime | None, end: datetime | None) -> str:
+    if not start or not end:
+        return ""
+    return f"{(end - start).total_seconds() * 1000:.0f}ms"
+
+
+def _table(rows: list[dict[str, Any]], columns: list[str]) -> None:
+    if not rows:
+        click.echo("(none)")
+        return
+    cells = [[("" if r.get(c) is None else str(r.get(c)))[:60] for c in columns] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
+    click.echo("  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True)))
+    for row in cells:
+        click.echo("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)))
+
+
+# --- operations ---------------------------------------------------------------------------------
+
+
+@cli.group()
+def db() -> None:
+    """The database behind the ledger and registries."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Apply migrations (workers do this themselves unless CIRCUIT_AUTO_MIGRATE=false)."""
+    from storage.migrate import upgrade
+    from workers.runtime import runtime
+
+    upgrade(runtime().engine)
+    click.echo("database is up to date")
+
+
+@cli.command()
+@click.option("--events", "n_events", default=200, show_default=True, help="Lead events to publish.")
+@click.option("--concurrency", default=2, show_default=True)
+def demo(n_events: int, concurrency: int) -> None:
+    """Run the lead-processing example end to end on embedded Redis and SQLite."""
+    from workers.demo import run_demo
+
+    sys.exit(run_demo(n_events=n_events, concurrency=concurrency))
+
+
+def _attach_optional() -> None:
+    """The AI engines' commands, when their modules are present."""
+    import importlib
+
+    for module, name in (("intelligence.ml.cli", "ml"), ("intelligence.rag.cli", "rag"),
+                         ("intelligence.graph.cli", "graph")):
+        try:
+            cli.add_command(getattr(importlib.import_module(module), name))
+        except ImportError as exc:
+            if exc.name and not exc.name.startswith("intelligence"):
+                raise
+
+
+_attach_optional()
+
+
+def main() -> None:
+    try:
+        cli(prog_name="circuit-os")
+    except DefinitionError as exc:
+        _fail(str(exc))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,30 @@
+"""``circuit-os ingest``: events XADDed to a Redis Stream by producers in any language.
+
+Entry format: one field ``event`` holding the JSON envelope::
+
+    XADD circuit:events * event '{"type":"lead.created","source":"web","data":{"email":"a@b.c"}}'
+"""
+
+from __future__ import annotations
+
+from circuits.errors import EventError
+from workers.ingest import accept_raw, reject
+from workers.runtime import Runtime
+from workers.streams import Entry, StreamConsumer
+
+
+class StreamIngest(StreamConsumer):
+    def __init__(self, rt: Runtime) -> None:
+        super().__init__(rt.redis, rt.settings.event_stream, "ingest", batch=100)
+        self.rt = rt
+
+    def handle(self, entries: list[Entry], *, reclaimed: bool) -> None:
+        for _, fields in entries:
+            raw = fields.get(b"event")
+            if raw is None:
+                keys = ", ".join(k.decode("utf-8", "replace") for k in fields)
+                reject(self.rt, {k.decode(): v.decode("utf-8", "replace") for k, v in fields.items()},
+                       EventError(f"stream entry needs a field 'event' holding the JSON envelope; it has {keys}",
+                                  field="(entry)"), "stream")
+                continue
+            accept_raw(self.rt, raw, origin="stream", reclaimed=reclaimed)
