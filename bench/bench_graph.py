@@ -29,8 +29,10 @@ PASSWORD = "bench-graph-password"
 def _percentiles(ms: list[float]) -> str:
     ms = sorted(ms)
     pick = lambda q: ms[min(len(ms) - 1, int(q * len(ms)))]  # noqa: E731
-    return (f"n={len(ms)} p50={statistics.median(ms):.1f} ms p95={pick(0.95):.1f} ms "
-            f"p99={pick(0.99):.1f} ms max={ms[-1]:.1f} ms mean={statistics.fmean(ms):.1f} ms")  # fmt: skip
+    return (
+        f"n={len(ms)} p50={statistics.median(ms):.1f} ms p95={pick(0.95):.1f} ms "
+        f"p99={pick(0.99):.1f} ms max={ms[-1]:.1f} ms mean={statistics.fmean(ms):.1f} ms"
+    )
 
 
 def _timed(fn: Callable[[], object], n: int) -> list[float]:
@@ -55,7 +57,9 @@ def main() -> None:
         loaded = load_crm(client)
         print(f"load: {loaded.nodes} nodes, {loaded.relationships} relationships in {time.perf_counter() - t:.1f} s")
         names = [r["name"] for r in client.read("MATCH (a:Account) RETURN a.name AS name ORDER BY name")]
-        inputs = [RelatedInput(company=n) for n in names] + [RelatedInput(company="New Lead Ltd", subsidiary_of="Sonron")]
+        inputs = [RelatedInput(company=n) for n in names] + [
+            RelatedInput(company="New Lead Ltd", subsidiary_of="Sonron")
+        ]
         i = iter(range(10**9))
         call = lambda: related(ctx, inputs[next(i) % len(inputs)])  # noqa: E731
         _timed(call, args.warmup)

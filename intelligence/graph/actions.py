@@ -8,7 +8,6 @@ worker process through ``ctx.resource``. Nothing here imports Celery.
 from __future__ import annotations
 
 from circuits.actions import ActionContext, action
-
 from intelligence.graph.catalogue import get_template
 from intelligence.graph.client import GraphClient, client_from_settings
 from intelligence.graph.models import (

@@ -76,15 +76,26 @@ def serve(bolt_port: int | None, http_port: int, root: Path | None, heap: str) -
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     click.echo(f"graph server: bolt://127.0.0.1:{bolt_port} (database {database}, folder {root})", err=True)
     try:
-        run_server(root, password=settings.neo4j_password, bolt_port=bolt_port, http_port=http_port,
-                   database=database, heap=heap)  # fmt: skip
+        run_server(
+            root,
+            password=settings.neo4j_password,
+            bolt_port=bolt_port,
+            http_port=http_port,
+            database=database,
+            heap=heap,
+        )
     except CircuitError as exc:
         raise click.ClickException(str(exc)) from None
 
 
 @graph.command("load")
-@click.option("--data", "data_dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
-              help="Folder of the CRM CSV files (default: the bundled data/crm_sales_opportunities).")  # fmt: skip
+@click.option(
+    "--data",
+    "data_dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="Folder of the CRM CSV files (default: the bundled data/crm_sales_opportunities).",
+)
 def load(data_dir: Path | None) -> None:
     """Load (merge) the CRM sales opportunities data; safe to run again."""
     from intelligence.graph.loader import DATA_DIR, load_crm

@@ -14,7 +14,6 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from circuits.errors import ConfigError, PermanentError, RetryableError
-
 from intelligence.graph.embedded import DEFAULT_BOLT_PORT
 
 if TYPE_CHECKING:
@@ -63,20 +62,28 @@ class GraphClient:
         """Several reads in one transaction (one BEGIN/ROLLBACK), for callers that chain queries."""
         with self._translated(), self.driver.session(database=self.database) as session:
             tx = session.begin_transaction()
+
+            def run(cypher: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+                return [record.data() for record in tx.run(cypher, dict(params or {}))]
+
             try:
-                yield lambda cypher, params=None: [r.data() for r in tx.run(cypher, dict(params or {}))]
+                yield run
             finally:
                 tx.rollback()
 
     def write(self, cypher: str, params: Mapping[str, Any] | None = None) -> dict[str, int]:
         """Run a write query in a committed transaction (retried by the driver on transient errors)."""
+
         def work(tx: Any) -> dict[str, int]:
             counters = tx.run(cypher, dict(params or {})).consume().counters
-            return {"nodes_created": counters.nodes_created, "relationships_created": counters.relationships_created,
-                    "properties_set": counters.properties_set}  # fmt: skip
+            return {
+                "nodes_created": counters.nodes_created,
+                "relationships_created": counters.relationships_created,
+                "properties_set": counters.properties_set,
+            }
 
         with self._translated(), self.driver.session(database=self.database) as session:
-            return session.execute_write(work)  # type: ignore[no-any-return]
+            return session.execute_write(work)
 
     @contextmanager
     def _translated(self) -> Iterator[None]:
@@ -85,9 +92,13 @@ class GraphClient:
         try:
             yield
         except ne.AuthError as exc:
-            raise ConfigError(f"graph at {self.url} refused the credentials (CIRCUIT_NEO4J_USER/PASSWORD): {exc}") from None
+            raise ConfigError(
+                f"graph at {self.url} refused the credentials (CIRCUIT_NEO4J_USER/PASSWORD): {exc}"
+            ) from None
         except (ne.ServiceUnavailable, ne.SessionExpired, ne.TransientError) as exc:
-            raise RetryableError(f"graph at {self.url} is unavailable ({exc}); is `circuit-os graph serve` running?") from None
+            raise RetryableError(
+                f"graph at {self.url} is unavailable ({exc}); is `circuit-os graph serve` running?"
+            ) from None
         except ne.Neo4jError as exc:
             raise PermanentError(f"graph query failed: {exc.message or exc}") from None
 

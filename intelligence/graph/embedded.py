@@ -113,10 +113,20 @@ class EmbeddedGraphServer:
                 raise EmbeddedServerError(f"port {port} on 127.0.0.1 is already in use")
         self.root.mkdir(parents=True, exist_ok=True)
         cmd = [
-            sys.executable, "-m", "intelligence.graph.embedded",
-            "--root", str(self.root), "--bolt-port", str(self.bolt_port),
-            "--http-port", str(self.http_port), "--database", self.database, "--heap", self.heap,
-        ]  # fmt: skip
+            sys.executable,
+            "-m",
+            "intelligence.graph.embedded",
+            "--root",
+            str(self.root),
+            "--bolt-port",
+            str(self.bolt_port),
+            "--http-port",
+            str(self.http_port),
+            "--database",
+            self.database,
+            "--heap",
+            self.heap,
+        ]
         env = {**os.environ, _PASSWORD_ENV: self.password}
         with open(self.log_path, "ab") as out:
             self._proc = subprocess.Popen(cmd, cwd=self.root, env=env, stdout=out, stderr=subprocess.STDOUT)
@@ -149,8 +159,9 @@ class EmbeddedGraphServer:
                     except (ServiceUnavailable, ClientError, SessionExpired):
                         pass
             time.sleep(0.2)
-        raise EmbeddedServerError(f"graph server did not answer on {self.bolt_url} within "
-                                  f"{self.start_timeout_s:.0f}s: {self._log_tail()}")  # fmt: skip
+        raise EmbeddedServerError(
+            f"graph server did not answer on {self.bolt_url} within {self.start_timeout_s:.0f}s: {self._log_tail()}"
+        )
 
     def _log_tail(self, lines: int = 15) -> str:
         try:
@@ -175,7 +186,9 @@ class EmbeddedGraphServer:
     def __enter__(self) -> EmbeddedGraphServer:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()
 
 
@@ -184,7 +197,9 @@ def serve(root: Path, *, password: str, bolt_port: int, http_port: int, database
     try:
         import arcadedb_embedded as adb
     except ImportError:
-        raise ConfigError("the embedded graph server needs the 'graph' extra: pip install 'circuit-os[graph]'") from None
+        raise ConfigError(
+            "the embedded graph server needs the 'graph' extra: pip install 'circuit-os[graph]'"
+        ) from None
     root = Path(root).resolve()
     root.mkdir(parents=True, exist_ok=True)
     os.chdir(root)  # ArcadeDB writes ./log relative to the working directory
@@ -229,8 +244,14 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     code = 0
     try:
-        serve(args.root, password=password, bolt_port=args.bolt_port, http_port=args.http_port,
-              database=args.database, heap=args.heap)  # fmt: skip
+        serve(
+            args.root,
+            password=password,
+            bolt_port=args.bolt_port,
+            http_port=args.http_port,
+            database=args.database,
+            heap=args.heap,
+        )
     except Exception:  # noqa: BLE001 - logged, then the exit code tells the parent
         log.exception("graph server failed")
         code = 1

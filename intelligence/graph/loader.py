@@ -17,7 +17,6 @@ from pathlib import Path
 
 from circuits.errors import ConfigError
 from circuits.settings import PACKAGE_ROOT
-
 from intelligence.graph.client import GraphClient
 from intelligence.graph.models import NodeIn, NodeRef, RelIn, UpsertOutput
 from intelligence.graph.summary import refresh_worked_with
@@ -78,9 +77,15 @@ def _accounts(g: CrmGraph, data_dir: Path) -> None:
     for row in _rows(data_dir / "accounts.csv"):
         name = row["account"]
         sector = SECTOR_FIXES.get(row["sector"], row["sector"])
-        g.node("Account", name, sector=sector, office_location=row["office_location"],
-               year_established=_num(row["year_established"]), revenue=_num(row["revenue"]),
-               employees=_num(row["employees"]))  # fmt: skip
+        g.node(
+            "Account",
+            name,
+            sector=sector,
+            office_location=row["office_location"],
+            year_established=_num(row["year_established"]),
+            revenue=_num(row["revenue"]),
+            employees=_num(row["employees"]),
+        )
         g.node("Sector", sector)
         g.node("Location", row["office_location"])
         g.rel("IN_SECTOR", ("Account", name), ("Sector", sector))
@@ -109,9 +114,17 @@ def _deals(g: CrmGraph, data_dir: Path) -> None:
     for row in _rows(data_dir / "sales_pipeline.csv"):
         deal_id = row["opportunity_id"]
         product = PRODUCT_FIXES.get(row["product"], row["product"])
-        g.node("Deal", deal_id, stage=row["deal_stage"], agent=row["sales_agent"], product=product,
-               account=row["account"] or None, engage_date=row["engage_date"] or None,
-               close_date=row["close_date"] or None, close_value=_num(row["close_value"]))  # fmt: skip
+        g.node(
+            "Deal",
+            deal_id,
+            stage=row["deal_stage"],
+            agent=row["sales_agent"],
+            product=product,
+            account=row["account"] or None,
+            engage_date=row["engage_date"] or None,
+            close_date=row["close_date"] or None,
+            close_value=_num(row["close_value"]),
+        )
         g.rel("HANDLES", ("Agent", row["sales_agent"]), ("Deal", deal_id))
         g.rel("OF_PRODUCT", ("Deal", deal_id), ("Product", product))
         if row["account"]:  # 1,425 open deals have no account yet

@@ -9,9 +9,19 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 from intelligence.graph.schema import LABELS, RELATIONSHIPS, check_property_name
 
 __all__ = [
-    "NodeRef", "NodeIn", "RelIn", "UpsertInput", "UpsertOutput", "RelatedInput", "RelatedAccount",
-    "IntroStep", "IntroPath", "RelatedOutput", "QueryInput", "QueryOutput",
-]  # fmt: skip
+    "NodeRef",
+    "NodeIn",
+    "RelIn",
+    "UpsertInput",
+    "UpsertOutput",
+    "RelatedInput",
+    "RelatedAccount",
+    "IntroStep",
+    "IntroPath",
+    "RelatedOutput",
+    "QueryInput",
+    "QueryOutput",
+]
 
 Scalar = str | int | float | bool | None
 PropValue = Scalar | list[str] | list[int] | list[float]

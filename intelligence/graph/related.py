@@ -57,8 +57,9 @@ ORDER BY score DESC, name LIMIT $limit
 """
 
 _INTRO = """
-MATCH (l:Account)<-[lw:WORKED_WITH]-(g:Agent)-[w:WORKED_WITH]->(a:Account)
-WHERE l.name IN $anchors AND NOT a.name IN $anchors AND a.name <> $name AND w.won > 0
+UNWIND $anchors AS anchor
+MATCH (l:Account {name: anchor})<-[lw:WORKED_WITH]-(g:Agent)-[w:WORKED_WITH]->(a:Account)
+WHERE w.won > 0 AND NOT a.name IN $anchors AND a.name <> $name
 WITH l, lw, g, w, a, w.won + 2 * lw.won AS score
 RETURN l.name AS anchor, lw.deals AS anchor_deals, lw.won AS anchor_won, g.name AS agent, a.name AS target,
        w.won AS won, w.won_value AS won_value, w.top_deal AS top_deal, w.top_product AS top_product,
@@ -95,20 +96,23 @@ def _intro(row: dict[str, Any], lead_name: str, found: bool) -> IntroPath:
     via_parent = "" if found else f" (family of {lead_name}'s parent)"
     top = f"largest: deal {row['top_deal']}, {row['top_product']}, ${row['top_value']:,}" if row["top_deal"] else ""
     steps = [
-        IntroStep(label="Account", name=row["anchor"],
-                  via=f"{row['anchor_deals']} deal(s), {row['anchor_won']} won, handled by"),
-        IntroStep(label="Agent", name=row["agent"],
-                  via=f"won {row['won']} deal(s) worth ${row['won_value']:,} with"),
-        IntroStep(label="Account", name=row["target"]),
-    ]  # fmt: skip
+        IntroStep(
+            label="Account",
+            name=row["anchor"],
+            via=f"{row['anchor_deals']} deal(s), {row['anchor_won']} won, handled by",
+        ),
+        IntroStep(label="Agent", name=row["agent"], via=f"won {row['won']} deal(s) worth ${row['won_value']:,} with"),
+        IntroStep(label="Account", name=row["target"], via=None),
+    ]
     explanation = (
         f"{row['agent']} has worked with {row['anchor']}{via_parent} on {row['anchor_deals']} deal(s) "
         f"({row['anchor_won']} won) and won {row['won']} deal(s) worth ${row['won_value']:,} with {row['target']}"
         + (f"; {top}" if top else "")
         + f". Ask {row['agent']} for an introduction through {row['target']}."
     )
-    return IntroPath(target=row["target"], agent=row["agent"], score=float(row["score"]), steps=steps,
-                     explanation=explanation)  # fmt: skip
+    return IntroPath(
+        target=row["target"], agent=row["agent"], score=float(row["score"]), steps=steps, explanation=explanation
+    )
 
 
 def related(client: GraphClient, inp: RelatedInput) -> RelatedOutput:
@@ -120,8 +124,13 @@ def related(client: GraphClient, inp: RelatedInput) -> RelatedOutput:
             lead = rows[0]
             anchors = [lead["name"]]
         else:  # a new lead: what the caller told us, and the parent's family as intro anchors
-            lead = {"name": inp.company, "sector": inp.sector, "location": inp.office_location,
-                    "parent": inp.subsidiary_of, "agents": []}  # fmt: skip
+            lead = {
+                "name": inp.company,
+                "sector": inp.sector,
+                "location": inp.office_location,
+                "parent": inp.subsidiary_of,
+                "agents": [],
+            }
             anchors = []
             if inp.subsidiary_of:
                 fam = run(_FAMILY, {"parent": inp.subsidiary_of})
@@ -133,17 +142,28 @@ def related(client: GraphClient, inp: RelatedInput) -> RelatedOutput:
                         {"anchors": anchors},
                     )[0]["agents"]
         params = {
-            "name": lead["name"], "parent": lead["parent"], "sector": lead["sector"], "location": lead["location"],
-            "agents": lead["agents"], "n_agents": max(len(lead["agents"]), 1), "limit": inp.limit,
+            "name": lead["name"],
+            "parent": lead["parent"],
+            "sector": lead["sector"],
+            "location": lead["location"],
+            "agents": lead["agents"],
+            "n_agents": max(len(lead["agents"]), 1),
+            "limit": inp.limit,
             **{f"w_{k}": v for k, v in WEIGHTS.items()},
-        }  # fmt: skip
+        }
         rel_rows = run(_RELATED, params)
         intro_rows = run(_INTRO, {"name": lead["name"], "anchors": anchors, "limit": inp.limit}) if anchors else []
     accounts = [
-        RelatedAccount(name=r["name"], score=round(float(r["score"]), 3), reasons=_reasons(r, lead),
-                       sector=r["sector"], office_location=r["location"], shared_agents=sorted(r["shared"]))
+        RelatedAccount(
+            name=r["name"],
+            score=round(float(r["score"]), 3),
+            reasons=_reasons(r, lead),
+            sector=r["sector"],
+            office_location=r["location"],
+            shared_agents=sorted(r["shared"]),
+        )
         for r in rel_rows
-    ]  # fmt: skip
+    ]
     paths = [_intro(r, lead["name"], found) for r in intro_rows]
     log.info("graph.related %r: found=%s, %d accounts, %d intro paths", inp.company, found, len(accounts), len(paths))
     return RelatedOutput(company=lead["name"], found=found, accounts=accounts, intro_paths=paths)

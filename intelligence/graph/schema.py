@@ -26,7 +26,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-__all__ = ["DERIVED_RELATIONSHIPS", "LABELS", "RELATIONSHIPS", "DEAL_STAGES", "RelType", "schema_statements", "check_property_name"]
+__all__ = [
+    "DERIVED_RELATIONSHIPS",
+    "LABELS",
+    "RELATIONSHIPS",
+    "DEAL_STAGES",
+    "RelType",
+    "schema_statements",
+    "check_property_name",
+]
 
 #: Label -> the property that identifies a node of that label (MERGE key).
 LABELS: dict[str, str] = {
@@ -50,6 +58,9 @@ class RelType:
     name: str
     start: str
     end: str
+    #: Write the MERGE pattern from the end node: ArcadeDB walks the edges of the node written
+    #: first, so it should be the low-degree side (a deal has one agent, an agent ~250 deals).
+    merge_from_end: bool = False
 
 
 RELATIONSHIPS: dict[str, RelType] = {
@@ -61,7 +72,7 @@ RELATIONSHIPS: dict[str, RelType] = {
         RelType("REPORTS_TO", "Agent", "Manager"),
         RelType("WORKS_IN", "Agent", "Office"),
         RelType("BASED_IN", "Manager", "Office"),
-        RelType("HANDLES", "Agent", "Deal"),
+        RelType("HANDLES", "Agent", "Deal", merge_from_end=True),
         RelType("FOR_ACCOUNT", "Deal", "Account"),
         RelType("OF_PRODUCT", "Deal", "Product"),
     )

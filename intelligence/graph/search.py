@@ -83,18 +83,28 @@ class GraphSearch:
 
     @staticmethod
     def _item(label: str, name: str, text: str, score: float) -> dict[str, Any]:
-        return {"id": f"graph:{label}:{name}", "text": text, "score": round(min(score, 1.0), 4),
-                "source": "graph", "label": label, "name": name}  # fmt: skip
+        return {
+            "id": f"graph:{label}:{name}",
+            "text": text,
+            "score": round(min(score, 1.0), 4),
+            "source": "graph",
+            "label": label,
+            "name": name,
+        }
 
     def _account(self, r: dict[str, Any], n: int) -> dict[str, Any]:
         parent = f", subsidiary of {r['parent']}" if r["parent"] else ""
-        text = (f"{r['name']}: {r['sector']} company headquartered in {r['location']}{parent}; "
-                f"{r['won'] or 0} won deals worth ${r['won_value'] or 0:,} with {r['agents']} sales agent(s).")  # fmt: skip
+        text = (
+            f"{r['name']}: {r['sector']} company headquartered in {r['location']}{parent}; "
+            f"{r['won'] or 0} won deals worth ${r['won_value'] or 0:,} with {r['agents']} sales agent(s)."
+        )
         return self._item("Account", r["name"], text, r["name_hits"] / n + 0.25 * r["attr"])
 
     def _agent(self, r: dict[str, Any], n: int) -> dict[str, Any]:
-        text = (f"{r['name']}: sales agent reporting to {r['manager']} in the {r['office']} office; "
-                f"worked with {r['accounts']} account(s), {r['won'] or 0} deals won.")  # fmt: skip
+        text = (
+            f"{r['name']}: sales agent reporting to {r['manager']} in the {r['office']} office; "
+            f"worked with {r['accounts']} account(s), {r['won'] or 0} deals won."
+        )
         return self._item("Agent", r["name"], text, r["name_hits"] / n)
 
     def _product(self, r: dict[str, Any], n: int) -> dict[str, Any]:

@@ -38,7 +38,8 @@ def rel_statement(rel_type: str, start_label: str, end_label: str) -> str:
     return (
         f"UNWIND $rows AS row MERGE (a:{start_label} {{{skey}: row.start}}) "
         f"MERGE (b:{end_label} {{{ekey}: row.end}}) "
-        f"MERGE (a)-[r:{rel_type}]->(b) SET r += row.props"
+        + (f"MERGE (b)<-[r:{rel_type}]-(a)" if rel.merge_from_end else f"MERGE (a)-[r:{rel_type}]->(b)")
+        + " SET r += row.props"
     )
 
 

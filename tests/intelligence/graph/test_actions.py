@@ -59,7 +59,9 @@ def test_intro_path_goes_through_an_agent_with_a_won_deal_and_is_explained(
     deal = run(registry, ctx, "graph.query", {"name": "deal", "params": {"name": deal_id}})["rows"][0]
     assert (deal["stage"], deal["agent"], deal["account"]) == ("Won", path["agent"], path["target"])
     # ...and the agent is shared: they have deals with the lead's company too.
-    worked = run(registry, ctx, "graph.query", {"name": "agent_accounts", "params": {"name": path["agent"], "limit": 200}})
+    worked = run(
+        registry, ctx, "graph.query", {"name": "agent_accounts", "params": {"name": path["agent"], "limit": 200}}
+    )
     assert "Codehow" in {r["account"] for r in worked["rows"]}
 
 
@@ -96,16 +98,30 @@ def _upsert_payload(tag: str) -> dict[str, Any]:
     return {
         "nodes": [
             {"label": "Account", "key": f"{tag} Co", "props": {"sector": "software", "office_location": "Norway"}},
-            {"label": "Deal", "key": f"{tag}-D1", "props": {"stage": "Won", "close_value": 1200, "product": "GTX Basic"}},
+            {
+                "label": "Deal",
+                "key": f"{tag}-D1",
+                "props": {"stage": "Won", "close_value": 1200, "product": "GTX Basic"},
+            },
         ],
         "relationships": [
-            {"type": "SUBSIDIARY_OF", "start": {"label": "Account", "key": f"{tag} Co"},
-             "end": {"label": "Account", "key": "Golddex"}},
-            {"type": "HANDLES", "start": {"label": "Agent", "key": "Moses Frase"}, "end": {"label": "Deal", "key": f"{tag}-D1"}},
-            {"type": "FOR_ACCOUNT", "start": {"label": "Deal", "key": f"{tag}-D1"},
-             "end": {"label": "Account", "key": f"{tag} Co"}},
+            {
+                "type": "SUBSIDIARY_OF",
+                "start": {"label": "Account", "key": f"{tag} Co"},
+                "end": {"label": "Account", "key": "Golddex"},
+            },
+            {
+                "type": "HANDLES",
+                "start": {"label": "Agent", "key": "Moses Frase"},
+                "end": {"label": "Deal", "key": f"{tag}-D1"},
+            },
+            {
+                "type": "FOR_ACCOUNT",
+                "start": {"label": "Deal", "key": f"{tag}-D1"},
+                "end": {"label": "Account", "key": f"{tag} Co"},
+            },
         ],
-    }  # fmt: skip
+    }
 
 
 def test_upsert_twice_is_idempotent(registry: ActionRegistry, ctx: ActionContext) -> None:
@@ -119,7 +135,9 @@ def test_upsert_twice_is_idempotent(registry: ActionRegistry, ctx: ActionContext
     )
     assert rows == [{"a": 1, "r": 1}]
     # The new won deal shows up in what graph.related reads: Moses Frase now worked with Idem Co.
-    worked = run(registry, ctx, "graph.query", {"name": "agent_accounts", "params": {"name": "Moses Frase", "limit": 500}})
+    worked = run(
+        registry, ctx, "graph.query", {"name": "agent_accounts", "params": {"name": "Moses Frase", "limit": 500}}
+    )
     idem = [r for r in worked["rows"] if r["account"] == "Idem Co"]
     assert idem == [{"account": "Idem Co", "deals": 1, "won": 1, "lost": 0, "won_value": 1200}]
     related = run(registry, ctx, "graph.related", {"company": "Idem Co"})
@@ -128,7 +146,12 @@ def test_upsert_twice_is_idempotent(registry: ActionRegistry, ctx: ActionContext
 
 def test_cypher_injection_in_a_parameter_is_data(registry: ActionRegistry, ctx: ActionContext) -> None:
     before = count(registry, ctx)
-    run(registry, ctx, "graph.upsert", {"nodes": [{"label": "Account", "key": INJECTION, "props": {"sector": INJECTION}}]})
+    run(
+        registry,
+        ctx,
+        "graph.upsert",
+        {"nodes": [{"label": "Account", "key": INJECTION, "props": {"sector": INJECTION}}]},
+    )
     rows = run(registry, ctx, "graph.query", {"name": "account", "params": {"name": INJECTION}})["rows"]
     assert rows[0]["name"] == INJECTION and rows[0]["sector"] == INJECTION
     out = run(registry, ctx, "graph.related", {"company": INJECTION})

@@ -17,8 +17,11 @@ def test_parsing_fixes_the_source_traps() -> None:
     open_without_account = [p for p in deals.values() if p["account"] is None]
     assert len(open_without_account) == 1425
     assert {p["stage"] for p in open_without_account} == {"Engaging", "Prospecting"}
-    assert all(p["close_value"] is None and p["close_date"] is None for p in deals.values()
-               if p["stage"] in ("Engaging", "Prospecting"))  # fmt: skip
+    assert all(
+        p["close_value"] is None and p["close_date"] is None
+        for p in deals.values()
+        if p["stage"] in ("Engaging", "Prospecting")
+    )
 
 
 def test_loaded_graph_has_every_entity_and_edge(crm_loaded: GraphClient) -> None:
