@@ -1,0 +1,130 @@
+"""Real services for the tests: a Redis server, a PostgreSQL cluster and a Celery worker
+(prefork, started as ``celery -A workers worker``), all on 127.0.0.1 and free ports.
+
+Tests share one worker per session and stay apart by their own event ids.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+CIRCUITS = FIXTURES / "circuits"
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    from workers.embedded import EmbeddedRedis
+
+    with EmbeddedRedis() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    from workers.embedded import EmbeddedPostgres
+
+    with EmbeddedPostgres() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def engine_env(redis_url: str, postgres_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """CIRCUIT_* variables for the engine tests, applied to this process too."""
+    home = tmp_path_factory.mktemp("home")
+    env = {
+        "CIRCUIT_REDIS_URL": redis_url,
+        "CIRCUIT_DATABASE_URL": postgres_url,
+        "CIRCUIT_CIRCUITS": str(CIRCUITS),
+        "CIRCUIT_ACTION_MODULES": "circuits.builtin",
+        "CIRCUIT_HOME": str(home),
+    }
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    from workers.runtime import reset_runtime
+
+    reset_runtime()
+    yield env
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+    reset_runtime()
+
+
+@pytest.fixture(scope="session")
+def worker(engine_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[subprocess.Popen[bytes]]:
+    """``celery -A workers worker`` with two prefork processes, as ops would run it."""
+    from workers.app import app
+
+    log = tmp_path_factory.mktemp("worker") / "worker.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "workers", "worker", "-c", "2", "--loglevel", "INFO",
+             "-n", f"test-{uuid.uuid4().hex[:6]}@%h", "--without-mingle", "--without-gossip"],
+            cwd=ROOT, env={**os.environ, **engine_env}, stdout=out, stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 60
+        while not app.control.ping(timeout=0.5):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                pytest.fail(f"worker did not start:\n{log.read_text()[-4000:]}")
+        proc.log_path = log  # type: ignore[attr-defined]
+        yield proc
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@pytest.fixture()
+def ledger(engine_env: dict[str, str]) -> Any:
+    """The run ledger's engine (PostgreSQL)."""
+    from storage.migrate import upgrade
+    from workers.runtime import runtime
+
+    upgrade(runtime().engine)
+    return runtime().engine
+
+
+def wait_for(check: Callable[[], Any], timeout: float = 30.0, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+@pytest.fixture()
+def run_of(ledger: Any, worker: Any) -> Callable[..., dict[str, Any]]:
+    """Wait until the run of ``circuit`` for ``event_id`` has ended in the ledger, and return it."""
+    from storage.ledger import get_run, list_runs
+
+    def get(event_id: str, circuit: str | None = None, timeout: float = 30.0) -> dict[str, Any]:
+        def ended() -> dict[str, Any] | None:
+            runs = list_runs(ledger, event_id=event_id, circuit=circuit, limit=5)
+            if runs and runs[0]["status"] in ("succeeded", "failed"):
+                return get_run(ledger, runs[0]["id"])
+            return None
+
+        return wait_for(ended, timeout, f"the run for event {event_id}")
+
+    return get
+
+
+def new_id(prefix: str = "ev") -> str:
+    return f"{prefix}-{uuid.uuid4()}"

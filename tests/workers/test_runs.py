@@ -1,0 +1,131 @@
+"""Publish to recorded run, on a real Redis, a real prefork worker and PostgreSQL."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from tests.conftest import new_id, wait_for
+from workers.publish import publish
+
+
+def steps_by_id(run: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {s["step_id"]: s for s in run["steps"]}
+
+
+def test_sequence_passes_outputs_along(run_of: Any) -> None:
+    event = publish("test.sequence", {"n": 20}, id=new_id())
+    run = run_of(event.id, "t-sequence")
+    assert run["status"] == "succeeded"
+    steps = steps_by_id(run)
+    assert [s["step_id"] for s in run["steps"]] == ["first", "second", "third"]
+    assert steps["second"]["output"] == {"plus_one": 41}
+    assert steps["third"]["output"] == {"logged": "n=20 -> 41"}
+    assert all(s["status"] == "succeeded" and s["attempts"] == 1 for s in run["steps"])
+    assert run["circuit_version"].startswith("1+")
+    assert run["ended_at"] >= run["started_at"]
+
+
+def test_nested_parallel_blocks_join_their_outputs(run_of: Any) -> None:
+    event = publish("test.parallel", {"base": 10}, id=new_id())
+    run = run_of(event.id, "t-parallel")
+    assert run["status"] == "succeeded", run["error"]
+    steps = steps_by_id(run)
+    assert steps["total"]["output"] == {"sum": 11 + 12 + 120 + 4}
+    assert steps["fan"]["output"] == {"branches": 3}
+    assert steps["inner"]["output"] == {"branches": 2}
+
+
+def test_branch_takes_then_or_else(run_of: Any) -> None:
+    hot = publish("test.branch", {"score": 91}, id=new_id())
+    cold = publish("test.branch", {"score": 12}, id=new_id())
+    hot_run, cold_run = run_of(hot.id, "t-branch"), run_of(cold.id, "t-branch")
+    hot_steps, cold_steps = steps_by_id(hot_run), steps_by_id(cold_run)
+    assert hot_steps["route"]["output"] == {"condition": True, "taken": "then"}
+    assert {"hot", "n1", "n2", "notify"} <= set(hot_steps) and "cold" not in hot_steps
+    assert hot_steps["after"]["output"] == {"taken": "then"}
+    assert cold_steps["cold"]["output"] == {"status": "nurture"} and "hot" not in cold_steps
+    assert cold_steps["after"]["output"] == {"taken": "else"}
+    assert hot_run["status"] == cold_run["status"] == "succeeded"
+
+
+def test_trigger_condition_filters_events(ledger: Any, run_of: Any) -> None:
+    from storage.ledger import list_runs
+
+    skipped = publish("test.branch", {"no_score": True}, id=new_id())
+    control = publish("test.branch", {"score": 1}, id=new_id())
+    run_of(control.id)  # the worker has handled both events by now (same queue, in order)
+    assert list_runs(ledger, event_id=skipped.id) == []
+
+
+def test_foreach_fans_out_in_batches_and_gathers_in_order(run_of: Any) -> None:
+    contacts = [{"name": n} for n in ["ann", "bob", "cy", "dee", "eve"]]
+    event = publish("test.foreach", {"contacts": contacts}, id=new_id())
+    run = run_of(event.id, "t-foreach")
+    assert run["status"] == "succeeded", run["error"]
+    steps = steps_by_id(run)
+    assert steps["count"]["output"] == {"n": 5, "names": ["ANN", "BOB", "CY", "DEE", "EVE"]}
+    assert steps["each[3].greet"]["output"] == {"hello": "dee", "at": 3}
+    assert steps["each"]["output"] == {"items": 5}
+
+
+def test_foreach_over_an_empty_list_still_continues(run_of: Any) -> None:
+    event = publish("test.foreach", {"contacts": []}, id=new_id())
+    run = run_of(event.id, "t-foreach")
+    assert steps_by_id(run)["count"]["output"] == {"n": 0, "names": []}
+
+
+def test_retry_then_success_is_recorded_with_attempts(run_of: Any) -> None:
+    event = publish("test.retry", {}, id=new_id())
+    run = run_of(event.id, "t-retry")
+    assert run["status"] == "succeeded", run["error"]
+    steps = steps_by_id(run)
+    assert steps["flaky"]["attempts"] == 3
+    assert steps["after"]["output"] == {"attempt": 3}
+
+
+def test_failure_stops_the_run_and_runs_on_failure(run_of: Any, ledger: Any) -> None:
+    from storage.ledger import get_run
+
+    event = publish("test.failure", {"reason": "card declined"}, id=new_id())
+    run = run_of(event.id, "t-failure")
+    assert run["status"] == "failed"
+    assert "boom" in run["error"] and "card declined" in run["error"]
+    run = wait_for(lambda: (r := get_run(ledger, run["id"])) and "alert" in steps_by_id(r) and r, 15,
+                   "the on_failure step")
+    steps = steps_by_id(run)
+    assert steps["boom"]["status"] == "failed" and steps["boom"]["attempts"] == 1
+    assert "never" not in steps
+    assert steps["alert"]["output"] == {"failed_step": "boom", "why": "card declined"}
+    assert run["status"] == "failed"
+
+
+def test_a_task_failing_inside_a_chord_fails_the_run_without_hanging(run_of: Any, ledger: Any) -> None:
+    from storage.ledger import get_run
+
+    event = publish("test.chord_failure", {}, id=new_id())
+    started = time.monotonic()
+    run = run_of(event.id, "t-chord-failure", timeout=20)
+    assert run["status"] == "failed"
+    assert "bad" in run["error"]
+    run = wait_for(lambda: (r := get_run(ledger, run["id"])) and {"alert", "slow"} <= set(steps_by_id(r)) and r,
+                   15, "on_failure and the other branches")
+    steps = steps_by_id(run)
+    assert steps["bad"]["status"] == "failed" and steps["bad"]["attempts"] == 2
+    assert steps["good"]["status"] == "succeeded"
+    assert steps["alert"]["output"] == {"failed_step": "bad"}
+    assert "never" not in steps and "fan" not in steps
+    assert time.monotonic() - started < 20
+
+
+def test_a_step_over_its_time_limit_fails(run_of: Any) -> None:
+    event = publish("test.timeout", {}, id=new_id())
+    run = run_of(event.id, "t-timeout", timeout=20)
+    assert run["status"] == "failed"
+    assert "timed out" in steps_by_id(run)["slow"]["error"]
+
+
+def test_wildcard_trigger_and_tenant(run_of: Any) -> None:
+    event = publish("test.wild.anything", {}, id=new_id(), tenant="acme")
+    run = run_of(event.id, "t-wildcard")
+    assert steps_by_id(run)["seen"]["output"] == {"type": "test.wild.anything", "tenant": "acme"}
