@@ -35,9 +35,14 @@ class FlamlEngine:
 
     name = "flaml"
 
-    def __init__(self, seed: int = 0, n_jobs: int = 1) -> None:
+    #: Learners searched. FLAML's default list also has SGD, whose modified-Huber
+    #: "probabilities" are clipped to 0 or 1 (Brier and calibration suffer), and k-NN.
+    ESTIMATORS: tuple[str, ...] = ("lgbm", "xgboost", "xgb_limitdepth", "rf", "extra_tree", "lrl1")
+
+    def __init__(self, seed: int = 0, n_jobs: int = 1, estimators: tuple[str, ...] | None = None) -> None:
         self.seed = seed
         self.n_jobs = n_jobs
+        self.estimators = estimators or self.ESTIMATORS
 
     def fit(self, X: np.ndarray, y: np.ndarray, budget_s: float) -> Any:
         from flaml import AutoML
@@ -46,7 +51,7 @@ class FlamlEngine:
         automl = AutoML()
         automl.fit(
             X, y, task="classification", metric="roc_auc", time_budget=max(1.0, float(budget_s)),
-            seed=self.seed, n_jobs=self.n_jobs, verbose=0,
+            seed=self.seed, n_jobs=self.n_jobs, verbose=0, estimator_list=list(self.estimators),
         )
         log.info("flaml picked %s: %s", automl.best_estimator, automl.best_config)
         return automl.model.estimator

@@ -58,11 +58,11 @@ def infer_role(name: str, series: pd.Series) -> tuple[Role | None, str]:
         return "numeric", "numbers stored as text"
     if id_named and unique_share >= 0.9:
         return "id", "id: named like an id, values unique"
+    if _looks_like_date(values):
+        return "date", "dates"
     words = values.astype(str).str.split().str.len()
     if unique_share >= 0.98 and len(values) >= 50 and words.mean() <= 1.2:
         return "id", "id: every value different"
-    if _looks_like_date(values):
-        return "date", "dates"
     if words.mean() >= 5 and unique_share >= 0.3:
         return "text", "free text"
     return "categorical", "categories"
