@@ -19,12 +19,14 @@ __all__ = ["refresh_worked_with"]
 
 log = logging.getLogger(__name__)
 
-_PAIRS_ALL = "MATCH (g:Agent)-[:HANDLES]->(:Deal)-[:FOR_ACCOUNT]->(a:Account) WITH DISTINCT g, a"
 _PAIRS_OF = (
-    "MATCH (g:Agent)-[:HANDLES]->(d0:Deal)-[:FOR_ACCOUNT]->(a:Account) WHERE d0.id IN $deal_ids WITH DISTINCT g, a"
+    "UNWIND $deal_ids AS deal_id "
+    "MATCH (g:Agent)-[:HANDLES]->(:Deal {id: deal_id})-[:FOR_ACCOUNT]->(a:Account) WITH DISTINCT g, a"
 )
+# One pass over all deals for a full rebuild; for an upsert, the pairs first, then their deals.
+_ALL = "MATCH (g:Agent)-[:HANDLES]->(d:Deal)-[:FOR_ACCOUNT]->(a:Account)"
+_OF_PAIRS = " MATCH (g)-[:HANDLES]->(d:Deal)-[:FOR_ACCOUNT]->(a)"
 _AGGREGATE = """
-MATCH (g)-[:HANDLES]->(d:Deal)-[:FOR_ACCOUNT]->(a)
 WITH g, a, d ORDER BY d.close_value DESC
 WITH g, a, count(d) AS deals,
      sum(CASE WHEN d.stage = 'Won' THEN 1 ELSE 0 END) AS won,
@@ -42,9 +44,9 @@ SET w.deals = deals, w.won = won, w.lost = lost, w.won_value = won_value,
 def refresh_worked_with(client: GraphClient, deal_ids: Sequence[str] | None = None) -> int:
     """Recompute WORKED_WITH for every pair, or only for the pairs ``deal_ids`` belong to."""
     if deal_ids is None:
-        counts = client.write(_PAIRS_ALL + _AGGREGATE)
+        counts = client.write(_ALL + _AGGREGATE)
     elif deal_ids:
-        counts = client.write(_PAIRS_OF + _AGGREGATE, {"deal_ids": list(deal_ids)})
+        counts = client.write(_PAIRS_OF + _OF_PAIRS + _AGGREGATE, {"deal_ids": list(deal_ids)})
     else:
         return 0
     log.info("refreshed WORKED_WITH summaries: %s", counts)
