@@ -34,38 +34,52 @@ def _action_task(app: Celery, spec: ActionSpec) -> None:
         return steps.run_action(self, spec, ctx, step)
 
     run.__doc__ = spec.description
-    app.task(name=task_name(spec.name), bind=True, base=CircuitTask, queue=spec.queue)(run)
+    app.task(name=task_name(spec.name), bind=True, base=CircuitTask)(run)
+
+
+def router(queues: dict[str, str]) -> Any:
+    """Celery task router: each action's queue, ``events`` for ingest, ``core`` for control tasks."""
+
+    def route(name: str, *_: Any, **__: Any) -> dict[str, str] | None:
+        if name in queues:
+            return {"queue": queues[name]}
+        return {"queue": "core"} if name.startswith("circuit.") else None
+
+    return route
 
 
 def install(app: Celery) -> None:
     """Register every task on ``app``: one per action in the registry, plus the control tasks."""
+    queues = {INGEST_TASK: "events", SCHEDULED_TASK: "events"}
     for spec in runtime().registry:
         _action_task(app, spec)
+        queues[task_name(spec.name)] = spec.queue
+    app.conf.task_routes = (router(queues),)
 
-    @app.task(name=JOIN_TASK, base=CircuitTask, queue="core")
+    @app.task(name=JOIN_TASK, base=CircuitTask)
     def join(results: list[dict[str, Any]], step: dict[str, Any]) -> dict[str, Any]:
         return steps.join(results, step)
 
-    @app.task(name=BRANCH_TASK, bind=True, base=CircuitTask, queue="core")
+    @app.task(name=BRANCH_TASK, bind=True, base=CircuitTask)
     def branch(self: Task, ctx: dict[str, Any], step: dict[str, Any]) -> dict[str, Any]:
         return steps.branch(self, ctx, step)
 
-    @app.task(name=FOREACH_TASK, bind=True, base=CircuitTask, queue="core")
+    @app.task(name=FOREACH_TASK, bind=True, base=CircuitTask)
     def foreach(self: Task, ctx: dict[str, Any], step: dict[str, Any]) -> dict[str, Any]:
         return steps.foreach(self, ctx, step)
 
-    @app.task(name=steps.FOREACH_JOIN_TASK, bind=True, base=CircuitTask, queue="core")
+    @app.task(name=steps.FOREACH_JOIN_TASK, bind=True, base=CircuitTask)
     def foreach_join(self: Task, results: list[dict[str, Any]], step: dict[str, Any], offset: int) -> dict[str, Any]:
         return steps.foreach_join(self, results, step, offset)
 
-    @app.task(name=INGEST_TASK, bind=True, base=CircuitTask, queue="events")
+    @app.task(name=INGEST_TASK, bind=True, base=CircuitTask)
     def ingest(self: Task, envelope: Any) -> dict[str, Any]:
         """Accept one published event: dedupe, match circuits, start their runs."""
         redelivered = bool((self.request.delivery_info or {}).get("redelivered"))
         accepted = accept_raw(runtime(), envelope, origin="publish", reclaimed=redelivered)
         return {"accepted": accepted is not None, "runs": accepted.run_ids if accepted else []}
 
-    @app.task(name=SCHEDULED_TASK, base=CircuitTask, queue="events")
+    @app.task(name=SCHEDULED_TASK, base=CircuitTask)
     def scheduled(circuit: str) -> dict[str, Any]:
         """Start a scheduled circuit (sent by Celery beat); one run per circuit per minute."""
         rt = runtime()

@@ -13,13 +13,28 @@ from circuits.actions import ActionContext, ActionRegistry
 from circuits.errors import NotFoundError
 from intelligence.ml import actions
 from intelligence.ml.contracts import (
-    ChurnInput, EvaluateInput, OutcomeInput, PredictInput, PromoteInput, RetrainInput, RollbackInput, TrainInput,
+    ChurnInput,
+    EvaluateInput,
+    OutcomeInput,
+    PredictInput,
+    PromoteInput,
+    RetrainInput,
+    RollbackInput,
+    TrainInput,
 )
 from intelligence.ml.examples import EXAMPLE_FILES
 from intelligence.ml.promotion import train_and_register
 
-NAMES = {"ml.predict", "ml.churn_risk", "ml.train", "ml.evaluate", "ml.retrain", "ml.record_outcome",
-         "ml.promote", "ml.rollback"}
+NAMES = {
+    "ml.predict",
+    "ml.churn_risk",
+    "ml.train",
+    "ml.evaluate",
+    "ml.retrain",
+    "ml.record_outcome",
+    "ml.promote",
+    "ml.rollback",
+}
 
 
 def _leads(n: int = 5) -> list[dict]:  # type: ignore[type-arg]
@@ -38,9 +53,11 @@ def test_actions_are_registered_on_the_ml_queue() -> None:
 
 
 def test_importing_the_actions_is_light() -> None:
-    code = ("import sys, intelligence.ml.actions; "
-            "heavy = [m for m in ('sklearn', 'pandas', 'flaml', 'celery', 'workers', 'lightgbm') if m in sys.modules]; "
-            "assert not heavy, heavy")
+    code = (
+        "import sys, intelligence.ml.actions; "
+        "heavy = [m for m in ('sklearn', 'pandas', 'flaml', 'celery', 'workers', 'lightgbm') if m in sys.modules]; "
+        "assert not heavy, heavy"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
@@ -60,8 +77,8 @@ def test_predict_scores_one_lead_and_a_batch_with_reasons(ctx, leads_model, lead
     assert batch.count == 50 and batch.score is None
     assert [p.id for p in batch.predictions] == [r["Prospect ID"] for r in leads]
     assert batch.predictions[2].score == pytest.approx(one.score, abs=0.05)
-    converted = [p.score for p, r in zip(batch.predictions, leads) if r["Converted"] == 1]
-    lost = [p.score for p, r in zip(batch.predictions, leads) if r["Converted"] == 0]
+    converted = [p.score for p, r in zip(batch.predictions, leads, strict=False) if r["Converted"] == 1]
+    lost = [p.score for p, r in zip(batch.predictions, leads, strict=False) if r["Converted"] == 0]
     assert sum(converted) / len(converted) > sum(lost) / len(lost)
 
     with pytest.raises(ValidationError):
@@ -115,8 +132,9 @@ def test_outcomes_become_training_rows(ctx) -> None:  # type: ignore[no-untyped-
     assert not actions.record_outcome(ctx, OutcomeInput(record=leads[0], outcome="converted")).new
     for i, lead in enumerate(leads[1:]):
         new = {**lead, "Prospect ID": f"new-{i}"}
-        out = actions.record_outcome(ctx, OutcomeInput(record=new, outcome="lost" if i % 2 else "won",
-                                                       record_id=new["Prospect ID"]))
+        out = actions.record_outcome(
+            ctx, OutcomeInput(record=new, outcome="lost" if i % 2 else "won", record_id=new["Prospect ID"])
+        )
         assert out.new
 
     reg = actions.registry(ctx)

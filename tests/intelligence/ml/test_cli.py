@@ -30,9 +30,26 @@ def _leads_csv(tmp_path: Path, rows: int = 3000) -> Path:
 
 def test_train_prints_held_out_metrics_and_progress(runner: CliRunner, tmp_path: Path) -> None:
     data = _leads_csv(tmp_path)
-    result = runner.invoke(ml, ["train", "--data", str(data), "--label", "Converted", "--name", "lead_score",
-                                "--drop", "Tags", "--drop", "Lead Quality", "--drop", "Asymmetrique*",
-                                "--budget", "2"])
+    result = runner.invoke(
+        ml,
+        [
+            "train",
+            "--data",
+            str(data),
+            "--label",
+            "Converted",
+            "--name",
+            "lead_score",
+            "--drop",
+            "Tags",
+            "--drop",
+            "Lead Quality",
+            "--drop",
+            "Asymmetrique*",
+            "--budget",
+            "2",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "lead_score v1 [champion]" in result.stdout
     assert "ROC AUC 0." in result.stdout and "PR AUC" in result.stdout and "Brier" in result.stdout
@@ -51,8 +68,19 @@ def test_train_prints_held_out_metrics_and_progress(runner: CliRunner, tmp_path:
 
 def test_promote_rollback_and_errors(runner: CliRunner, tmp_path: Path) -> None:
     data = _leads_csv(tmp_path, 1500)
-    base = ["train", "--data", str(data), "--label", "Converted", "--name", "lead_score", "--drop", "Tags",
-            "--engine", "baseline"]
+    base = [
+        "train",
+        "--data",
+        str(data),
+        "--label",
+        "Converted",
+        "--name",
+        "lead_score",
+        "--drop",
+        "Tags",
+        "--engine",
+        "baseline",
+    ]
     assert runner.invoke(ml, base).exit_code == 0
     second = runner.invoke(ml, base)
     assert "lead_score v2 [challenger]" in second.stdout

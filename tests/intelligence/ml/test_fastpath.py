@@ -36,13 +36,15 @@ def test_fast_path_matches_with_dates_and_text(tmp_path) -> None:  # type: ignor
     rng = np.random.default_rng(3)
     n = 400
     words = ["pricing", "demo", "urgent", "budget", "later", "team", "trial", "contract"]
-    frame = pd.DataFrame({
-        "ref": [f"R{i:04d}" for i in range(n)],
-        "created": pd.date_range("2023-01-01", periods=n, freq="13h").strftime("%Y-%m-%d %H:%M"),
-        "notes": [" ".join(rng.choice(words, 6)) for _ in range(n)],
-        "size": rng.integers(1, 500, n).astype(float),
-        "tier": rng.choice(["a", "b", "c", "rare"], n, p=[0.4, 0.3, 0.29, 0.01]),
-    })
+    frame = pd.DataFrame(
+        {
+            "ref": [f"R{i:04d}" for i in range(n)],
+            "created": pd.date_range("2023-01-01", periods=n, freq="13h").strftime("%Y-%m-%d %H:%M"),
+            "notes": [" ".join(rng.choice(words, 6)) for _ in range(n)],
+            "size": rng.integers(1, 500, n).astype(float),
+            "tier": rng.choice(["a", "b", "c", "rare"], n, p=[0.4, 0.3, 0.29, 0.01]),
+        }
+    )
     frame["won"] = ((frame["size"] > 200) ^ (rng.random(n) < 0.2)).map({True: "yes", False: "no"})
     path = tmp_path / "deals.csv"
     frame.to_csv(path, index=False)

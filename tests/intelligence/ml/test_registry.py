@@ -20,7 +20,9 @@ def test_register_load_round_trip(registry: ModelRegistry, leads_model, leads_sp
     assert info.metrics == leads_model.metrics and info.schema == leads_model.schema
     X, _ = leads_model.table.test
     loaded = registry.load(info)
-    assert np.allclose(loaded.predict_proba(_prep(X, info))[:, 1], leads_model.pipeline.predict_proba(_prep(X, info))[:, 1])
+    assert np.allclose(
+        loaded.predict_proba(_prep(X, info))[:, 1], leads_model.pipeline.predict_proba(_prep(X, info))[:, 1]
+    )
     with pytest.raises(NotFoundError, match="no champion"):
         registry.get("lead_score")
     registry.promote("lead_score", 1, "first")

@@ -13,8 +13,14 @@ from intelligence.ml.features import prepare_frame
 from intelligence.ml.roles import infer_schema
 from intelligence.ml.spec import TrainSpec
 
-LEAKS = ["Tags", "Lead Quality", "Asymmetrique Activity Index", "Asymmetrique Profile Index",
-         "Asymmetrique Activity Score", "Asymmetrique Profile Score"]
+LEAKS = [
+    "Tags",
+    "Lead Quality",
+    "Asymmetrique Activity Index",
+    "Asymmetrique Profile Index",
+    "Asymmetrique Activity Score",
+    "Asymmetrique Profile Score",
+]
 
 
 def test_leads_schema_leaves_out_leaking_columns_and_ids(leads_table) -> None:  # type: ignore[no-untyped-def]
@@ -51,15 +57,17 @@ def test_churn_total_charges_blanks_become_missing_numbers() -> None:
 def test_roles_of_a_generic_table_with_overrides() -> None:
     rng = np.random.default_rng(1)
     n = 200
-    frame = pd.DataFrame({
-        "order_ref": [f"A{i:05d}" for i in range(n)],
-        "signed_up": pd.date_range("2024-01-01", periods=n, freq="D").strftime("%Y-%m-%d"),
-        "note": [f"customer asked about plan {i % 7} and pricing for team of {i % 13}" for i in range(n)],
-        "plan": rng.choice(["free", "pro", "team"], n),
-        "seats": rng.integers(1, 50, n),
-        "zip": rng.integers(10000, 99999, n),
-        "won": rng.choice(["yes", "no"], n),
-    })
+    frame = pd.DataFrame(
+        {
+            "order_ref": [f"A{i:05d}" for i in range(n)],
+            "signed_up": pd.date_range("2024-01-01", periods=n, freq="D").strftime("%Y-%m-%d"),
+            "note": [f"customer asked about plan {i % 7} and pricing for team of {i % 13}" for i in range(n)],
+            "plan": rng.choice(["free", "pro", "team"], n),
+            "seats": rng.integers(1, 50, n),
+            "zip": rng.integers(10000, 99999, n),
+            "won": rng.choice(["yes", "no"], n),
+        }
+    )
     schema = infer_schema(frame, label="won", positive="yes", roles={"zip": "categorical"}, drop=["no*"])
     roles = {c.name: c.role for c in schema.columns}
     assert roles == {"signed_up": "date", "plan": "categorical", "seats": "numeric", "zip": "categorical"}
