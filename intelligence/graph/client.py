@@ -50,7 +50,7 @@ class GraphClient:
 
     def read(self, cypher: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         """Run a read query and return its rows as dicts; the transaction is rolled back."""
-        with self._translated(), self.driver.session(database=self.database) as session:
+        with self._translated(), self._read_session() as session:
             tx = session.begin_transaction()
             try:
                 return [record.data() for record in tx.run(cypher, dict(params or {}))]
@@ -60,7 +60,7 @@ class GraphClient:
     @contextmanager
     def reader(self) -> Iterator[Callable[[str, Mapping[str, Any] | None], list[dict[str, Any]]]]:
         """Several reads in one transaction (one BEGIN/ROLLBACK), for callers that chain queries."""
-        with self._translated(), self.driver.session(database=self.database) as session:
+        with self._translated(), self._read_session() as session:
             tx = session.begin_transaction()
 
             def run(cypher: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
@@ -84,6 +84,11 @@ class GraphClient:
 
         with self._translated(), self.driver.session(database=self.database) as session:
             return session.execute_write(work)
+
+    def _read_session(self) -> Any:
+        # READ access lets a Neo4j cluster route reads to followers; it does not make them read-only
+        # on ArcadeDB, hence the rollback in read()/reader().
+        return self.driver.session(database=self.database, default_access_mode="READ")
 
     @contextmanager
     def _translated(self) -> Iterator[None]:

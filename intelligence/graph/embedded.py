@@ -101,6 +101,11 @@ class EmbeddedGraphServer:
         return f"bolt://127.0.0.1:{self.bolt_port}"
 
     @property
+    def pid(self) -> int | None:
+        """The server process id while it runs."""
+        return self._proc.pid if self._proc is not None else None
+
+    @property
     def log_path(self) -> Path:
         return self.root / "server.log"
 
@@ -202,6 +207,7 @@ def serve(root: Path, *, password: str, bolt_port: int, http_port: int, database
         ) from None
     root = Path(root).resolve()
     root.mkdir(parents=True, exist_ok=True)
+    http_port = http_port or free_port()  # 0 = any free port (we never use HTTP, but ArcadeDB always binds it)
     os.chdir(root)  # ArcadeDB writes ./log relative to the working directory
     config: dict[str, Any] = {
         "host": "127.0.0.1",  # every listener, Bolt included, on loopback only
