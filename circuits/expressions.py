@@ -16,7 +16,7 @@ from collections.abc import Iterator, Mapping
 from functools import lru_cache
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError, nodes
+from jinja2 import StrictUndefined, TemplateSyntaxError, Undefined, UndefinedError, nodes
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
@@ -65,7 +65,10 @@ def _compile_template(source: str) -> Any:
 def evaluate(source: str, scope: Mapping[str, Any]) -> Any:
     """Evaluate an expression; a missing name or a sandbox refusal is a PermanentError."""
     try:
-        return _compile_expression(source)(**scope)
+        result = _compile_expression(source)(**scope)
+        if isinstance(result, Undefined):
+            result._fail_with_undefined_error()  # a missing name or an attribute the sandbox hides
+        return result
     except (UndefinedError, SecurityError, TypeError, ZeroDivisionError, ValueError) as exc:
         raise PermanentError(f"expression {source!r} failed: {exc}") from None
 

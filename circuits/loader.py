@@ -111,7 +111,7 @@ def build(data: Any, source: Source) -> tuple[Circuit, list[DefinitionError]]:
         for err in exc.errors():
             path = _data_path(err["loc"], data)
             where = ".".join(str(p) for p in path) or "(circuit)"
-            msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+            msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
             errors.append(source.error(f"{where}: {msg}", path))
         raise CircuitFileErrors(errors) from None
 
