@@ -8,7 +8,7 @@ import sys
 from typing import Any
 
 from celery import Celery
-from celery.signals import worker_init, worker_process_shutdown, worker_ready, worker_shutdown
+from celery.signals import beat_init, worker_init, worker_process_shutdown, worker_ready, worker_shutdown
 
 from circuits.errors import CircuitError
 from storage.migrate import upgrade
@@ -25,6 +25,17 @@ def connect(app: Celery) -> None:
     worker_ready.connect(_on_ready, dispatch_uid="circuit-ready", weak=False)
     worker_shutdown.connect(_on_shutdown, dispatch_uid="circuit-shutdown", weak=False)
     worker_process_shutdown.connect(_on_process_shutdown, dispatch_uid="circuit-proc-shutdown", weak=False)
+    beat_init.connect(_on_beat_init, dispatch_uid="circuit-beat", weak=False)
+
+
+def _on_beat_init(sender: Any = None, **_: Any) -> None:
+    """Give beat the schedule of every circuit with a cron trigger (before its scheduler reads it)."""
+    import beat_schedule
+
+    app = sender.app
+    entries = beat_schedule.build(runtime().catalog)
+    app.conf.beat_schedule = {**(app.conf.beat_schedule or {}), **entries}
+    log.info("beat: %d scheduled circuit(s): %s", len(entries), ", ".join(entries) or "none")
 
 
 def _on_init(**_: Any) -> None:

@@ -1,0 +1,58 @@
+"""Scheduled circuits: beat's schedule comes from cron triggers; a tick starts one run."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import beat_schedule
+from circuits.actions import ActionRegistry
+from circuits.catalog import Catalog
+from tests.conftest import CIRCUITS, wait_for
+
+
+def test_cron_triggers_become_beat_entries() -> None:
+    catalog = Catalog.load(CIRCUITS, ActionRegistry.from_modules(["circuits.builtin"]))
+    schedule = beat_schedule.build(catalog)
+    assert list(schedule) == ["circuit:t-scheduled"]
+    entry = schedule["circuit:t-scheduled"]
+    assert entry["task"] == "circuit.scheduled" and entry["args"] == ("t-scheduled",)
+    tab = entry["schedule"]
+    assert tab.minute == {30} and tab.hour == {2} and tab.day_of_week == {1, 2, 3, 4, 5}
+
+
+def test_a_tick_starts_one_run_per_minute(ledger: Any, worker: Any) -> None:
+    from storage.ledger import get_run, list_runs
+    from workers.app import app
+
+    first = app.send_task("circuit.scheduled", args=["t-scheduled"]).id
+    second = app.send_task("circuit.scheduled", args=["t-scheduled"]).id
+    assert first != second
+
+    def runs() -> list[dict[str, Any]]:
+        return [r for r in list_runs(ledger, circuit="t-scheduled", limit=10) if r["status"] == "succeeded"]
+
+    found = wait_for(runs, 20, "the scheduled run")
+    run = get_run(ledger, found[0]["id"])
+    assert run["steps"][0]["output"] == {"circuit": "t-scheduled", "type": "circuit.scheduled"}
+    assert len(runs()) == 1  # the second tick in the same minute started nothing (unless the minute turned)
+
+
+def test_celery_beat_loads_the_schedule_of_the_circuits(engine_env: dict[str, str], tmp_path: Any) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    log = tmp_path / "beat.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "workers", "beat", "--loglevel", "INFO",
+             "--schedule", str(tmp_path / "beat-schedule"), "--pidfile", ""],
+            cwd=ROOT, env={**os.environ, **engine_env}, stdout=out, stderr=subprocess.STDOUT,
+        )
+        try:
+            wait_for(lambda: "scheduled circuit(s): circuit:t-scheduled" in log.read_text(), 30, "beat to start")
+        finally:
+            proc.terminate()
+            proc.wait(15)
