@@ -58,13 +58,14 @@ ORDER BY score DESC, name LIMIT $limit
 
 _INTRO = """
 UNWIND $anchors AS anchor
-MATCH (l:Account {name: anchor})<-[lw:WORKED_WITH]-(g:Agent)-[w:WORKED_WITH]->(a:Account)
+MATCH (l:Account {name: anchor})<-[lw:WORKED_WITH]-(g:Agent)
+MATCH (g)-[w:WORKED_WITH]->(a:Account)
 WHERE w.won > 0 AND NOT a.name IN $anchors AND a.name <> $name
 WITH l, lw, g, w, a, w.won + 2 * lw.won AS score
+ORDER BY score DESC, w.won_value DESC, a.name LIMIT $limit
 RETURN l.name AS anchor, lw.deals AS anchor_deals, lw.won AS anchor_won, g.name AS agent, a.name AS target,
        w.won AS won, w.won_value AS won_value, w.top_deal AS top_deal, w.top_product AS top_product,
        w.top_value AS top_value, score
-ORDER BY score DESC, won_value DESC, target LIMIT $limit
 """
 
 _FAMILY = """
