@@ -130,7 +130,7 @@ def events_rejected(limit: int, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(rows, default=str, indent=2))
         return
-    _table(rows, ["id", "received_at", "origin", "field", "error"])
+    _table(rows, ["id", "received_at", "origin", "field", "error", "raw"])
 
 
 # --- circuits ---------------------------------------------------------------------------------

@@ -30,7 +30,7 @@ def test_stale_documents_are_flagged_and_refreshed_from_their_source(ctx: Action
     ]
     _write(source, rows)
     ingest(ctx, IngestInput(collection="website", path=str(source)))
-    ingest(ctx, IngestInput(collection="website", documents=[DocumentIn(id="memo", text="Old memo on Pro plan pricing.", timestamp=old, ttl_s=HOUR)]))
+    ingest(ctx, IngestInput(collection="website", documents=[DocumentIn(id="memo", text="Old memo about moving the office to the second floor.", timestamp=old, ttl_s=HOUR)]))
 
     hit = retrieve(ctx, RetrieveInput(collection="website", query="how much is the Pro plan", k=1)).hits[0]
     assert hit.doc_id == "price-list" and hit.stale
