@@ -197,7 +197,16 @@ class EmbeddedGraphServer:
         self.stop()
 
 
-def serve(root: Path, *, password: str, bolt_port: int, http_port: int, database: str, heap: str = "512m") -> None:
+def serve(
+    root: Path,
+    *,
+    password: str,
+    bolt_port: int,
+    http_port: int,
+    database: str,
+    heap: str = "512m",
+    exit_with_parent: bool = False,
+) -> None:
     """Run the ArcadeDB Bolt server in this process until SIGTERM or Ctrl-C (the foreground mode)."""
     try:
         import arcadedb_embedded as adb
@@ -230,8 +239,12 @@ def serve(root: Path, *, password: str, bolt_port: int, http_port: int, database
         if not server._java_server.existsDatabase(database):  # noqa: SLF001 - the wrapper has no exists()
             server.create_database(database)
         log.info("graph server listening on bolt://127.0.0.1:%s (database %s, root %s)", bolt_port, database, root)
+        parent = os.getppid()
         while not stopping:
             time.sleep(0.2)
+            if exit_with_parent and os.getppid() != parent:  # the test run or app that started us is gone
+                log.warning("parent process %s exited; stopping the graph server", parent)
+                break
     finally:
         server.stop()
         log.info("graph server stopped")
@@ -257,6 +270,7 @@ def main(argv: list[str] | None = None) -> None:
             http_port=args.http_port,
             database=args.database,
             heap=args.heap,
+            exit_with_parent=True,
         )
     except Exception:  # noqa: BLE001 - logged, then the exit code tells the parent
         log.exception("graph server failed")
