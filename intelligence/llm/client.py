@@ -62,7 +62,7 @@ class ClaudeClient:
         return cls(settings.anthropic_api_key, settings.anthropic_base_url, settings.anthropic_model)
 
     def complete(
-        self, system: str, messages: Sequence[dict[str, Any]], max_tokens: int = 1024, temperature: float = 0.0
+        self, system: str, messages: Sequence[dict[str, Any]], max_tokens: int = 1024
     ) -> LlmReply:
         """One Messages API call; text blocks are joined."""
         sdk = self._anthropic
@@ -72,7 +72,6 @@ class ClaudeClient:
                 system=system,
                 messages=list(messages),
                 max_tokens=max_tokens,
-                temperature=temperature,
             )
         except sdk.APIConnectionError as exc:  # includes timeouts
             raise RetryableError(f"Claude unreachable: {exc}") from exc

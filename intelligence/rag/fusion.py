@@ -15,7 +15,7 @@ from intelligence.rag.types import Hit
 
 RRF_K = 60
 #: Dense weight of the weighted fusion; tuned on the even-position Cranfield queries (bench/bench_rag.py).
-DEFAULT_ALPHA = 0.5
+DEFAULT_ALPHA = 0.65
 
 
 def _merge(lists: Mapping[str, Sequence[Hit]], key_by_doc: bool) -> dict[str, Hit]:

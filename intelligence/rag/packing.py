@@ -39,6 +39,14 @@ def jaccard(a: frozenset[str], b: frozenset[str]) -> float:
     return len(a & b) / len(a | b)
 
 
+def _relevance(hits: Sequence[Hit]) -> dict[str, float]:
+    """Scores over the best one: keeps the gaps (min-max would zero the last candidate)."""
+    top = max((h.score for h in hits), default=0.0)
+    if top <= 0 or any(h.score < 0 for h in hits):
+        return minmax(hits)
+    return {h.id: h.score / top for h in hits}
+
+
 @dataclass
 class Packed:
     """What went into the window, what was left out and why."""
@@ -53,7 +61,7 @@ def pack(
     hits: Sequence[Hit], budget: int, lam: float = LAMBDA, dup_threshold: float = DUP_THRESHOLD
 ) -> Packed:
     """Choose chunks from ``hits`` (scored, any order) for a window of ``budget`` tokens."""
-    rel = minmax(hits)
+    rel = _relevance(hits)
     words = {h.id: _words(h.text) for h in hits}
     cost = {h.id: estimate_tokens(h.text) for h in hits}
     left = list(hits)
