@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from circuits.errors import DefinitionError, PermanentError
 
-__all__ = ["CATALOGUE", "QueryParamError", "Template", "UnknownQueryError", "get_template"]
+__all__ = ["CATALOGUE", "QueryParamError", "Template", "UnknownQueryError", "build_catalogue", "get_template"]
 
 
 class UnknownQueryError(PermanentError):
@@ -169,16 +169,17 @@ _TEMPLATES = [
 _WRITE_CLAUSE = re.compile(r"\b(CREATE|MERGE|SET|DELETE|DETACH|REMOVE|DROP|LOAD|CALL|FOREACH)\b", re.IGNORECASE)
 
 
-def _build() -> dict[str, Template]:
+def build_catalogue(templates: list[Template]) -> dict[str, Template]:
+    """Index ``templates`` by name, refusing any that could write (DefinitionError)."""
     catalogue: dict[str, Template] = {}
-    for t in _TEMPLATES:
+    for t in templates:
         if _WRITE_CLAUSE.search(t.cypher):
             raise DefinitionError(f"graph query template {t.name!r} contains a write clause; templates are read-only")
         catalogue[t.name] = t
     return catalogue
 
 
-CATALOGUE: dict[str, Template] = _build()
+CATALOGUE: dict[str, Template] = build_catalogue(_TEMPLATES)
 
 
 def get_template(name: str) -> Template:

@@ -8,8 +8,10 @@ import pytest
 from pydantic import ValidationError
 
 from circuits.actions import ActionContext, ActionRegistry
+from circuits.errors import DefinitionError
 from intelligence.graph.actions import graph_client
-from intelligence.graph.catalogue import QueryParamError, UnknownQueryError
+from intelligence.graph.catalogue import NameParam, QueryParamError, Template, UnknownQueryError, build_catalogue
+from intelligence.graph.search import GraphSearch
 
 INJECTION = "x'}) MATCH (n) DETACH DELETE n //"
 
@@ -145,19 +147,23 @@ def test_upsert_twice_is_idempotent(registry: ActionRegistry, ctx: ActionContext
 
 
 def test_cypher_injection_in_a_parameter_is_data(registry: ActionRegistry, ctx: ActionContext) -> None:
-    before = count(registry, ctx)
-    run(
-        registry,
-        ctx,
-        "graph.upsert",
-        {"nodes": [{"label": "Account", "key": INJECTION, "props": {"sector": INJECTION}}]},
-    )
+    client = graph_client(ctx)
+    before = client.read("MATCH (n) RETURN count(n) AS n")[0]["n"]
+    node = {"label": "Account", "key": INJECTION, "props": {"sector": INJECTION}}
+    run(registry, ctx, "graph.upsert", {"nodes": [node]})
     rows = run(registry, ctx, "graph.query", {"name": "account", "params": {"name": INJECTION}})["rows"]
     assert rows[0]["name"] == INJECTION and rows[0]["sector"] == INJECTION
     out = run(registry, ctx, "graph.related", {"company": INJECTION})
-    assert out["found"] is True
-    assert count(registry, ctx) == before  # nothing was deleted (the new account has no deals, so it is not counted)
-    assert run(registry, ctx, "graph.query", {"name": "account", "params": {"name": "Codehow"}})["rows"]
+    assert out["found"] is True and out["company"] == INJECTION
+    assert GraphSearch(client).search(INJECTION, k=3)[0]["name"] == INJECTION
+    # Nothing was deleted: exactly one node more than before.
+    assert client.read("MATCH (n) RETURN count(n) AS n")[0]["n"] == before + 1
+
+
+def test_catalogue_refuses_a_template_that_writes() -> None:
+    sneaky = Template("sneaky", "looks like a read", "MATCH (n {name: $name}) DETACH DELETE n", NameParam)
+    with pytest.raises(DefinitionError, match="write clause"):
+        build_catalogue([sneaky])
 
 
 def test_upsert_refuses_unknown_labels_types_and_property_names(registry: ActionRegistry, ctx: ActionContext) -> None:
