@@ -2,8 +2,11 @@
 
 ``GraphSearch(client).search(query, k)`` returns up to ``k`` dicts, best first::
 
-    {"id": "graph:Account:Codehow", "text": "Codehow: software company in United States, ...",
-     "score": 0.83, "source": "graph", "label": "Account", "name": "Codehow"}
+    {"id": "Account:Codehow", "text": "Codehow: software company headquartered in ...",
+     "score": 0.83, "source": "graph", "title": "Codehow", "label": "Account", "name": "Codehow"}
+
+Plug it into RAG fusion with ``intelligence.rag.sources.CallableSource("graph", GraphSearch(client).search)``,
+which prefixes ids with the source name (``graph:Account:Codehow``) and keeps the other keys as metadata.
 
 ``score`` is in [0, 1]: the share of the query's words found in the node's name,
 plus 0.25 each when the query mentions the account's sector or location. Accounts,
@@ -62,6 +65,8 @@ ORDER BY name_hits DESC LIMIT $k
 class GraphSearch:
     """Keyword search over the knowledge graph, shaped for RAG fusion (``source="graph"``)."""
 
+    name = "graph"
+
     def __init__(self, client: GraphClient) -> None:
         self.client = client
 
@@ -84,10 +89,11 @@ class GraphSearch:
     @staticmethod
     def _item(label: str, name: str, text: str, score: float) -> dict[str, Any]:
         return {
-            "id": f"graph:{label}:{name}",
+            "id": f"{label}:{name}",
             "text": text,
             "score": round(min(score, 1.0), 4),
             "source": "graph",
+            "title": name,
             "label": label,
             "name": name,
         }

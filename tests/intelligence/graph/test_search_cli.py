@@ -17,9 +17,9 @@ from intelligence.graph.search import GraphSearch
 def test_search_finds_accounts_agents_and_products(crm_loaded: GraphClient) -> None:
     search = GraphSearch(crm_loaded)
     hits = search.search("Codehow", k=3)
-    assert hits[0]["id"] == "graph:Account:Codehow" and hits[0]["source"] == "graph"
+    assert hits[0]["id"] == "Account:Codehow" and hits[0]["source"] == "graph" and hits[0]["title"] == "Codehow"
     assert "subsidiary of Acme Corporation" in hits[0]["text"] and 0 < hits[0]["score"] <= 1
-    assert search.search("who is Moses Frase", k=1)[0]["id"] == "graph:Agent:Moses Frase"
+    assert search.search("who is Moses Frase", k=1)[0]["id"] == "Agent:Moses Frase"
     kenya = search.search("medical companies in Kenya", k=1)[0]
     assert kenya["name"] == "Betatech"  # sector and location both match
     assert search.search("", k=5) == [] and len(search.search("GTX", k=2)) == 2
