@@ -16,8 +16,22 @@ from typing import TYPE_CHECKING, Any
 from circuits.actions import ActionContext, action
 from circuits.errors import ConfigError, NotFoundError, RetryableError
 from intelligence.ml.contracts import (
-    ChampionOutput, ChurnInput, ChurnOutput, ChurnRisk, EvaluateInput, EvaluateOutput, OutcomeInput, OutcomeOutput,
-    Prediction, PredictInput, PredictOutput, PromoteInput, RetrainInput, RetrainOutput, RollbackInput, TrainInput,
+    ChampionOutput,
+    ChurnInput,
+    ChurnOutput,
+    ChurnRisk,
+    EvaluateInput,
+    EvaluateOutput,
+    OutcomeInput,
+    OutcomeOutput,
+    PredictInput,
+    Prediction,
+    PredictOutput,
+    PromoteInput,
+    RetrainInput,
+    RetrainOutput,
+    RollbackInput,
+    TrainInput,
     TrainOutput,
 )
 from intelligence.ml.spec import TrainSpec
@@ -75,8 +89,9 @@ def _run_key(ctx: ActionContext) -> str:
     return f"{ctx.circuit}:{ctx.run_id}:{ctx.step_id}"
 
 
-def _score(ctx: ActionContext, name: str, records: list[dict[str, Any]], explain: bool, top_k: int) -> tuple[
-        int, list[float], list[list[str]], list[str | None]]:
+def _score(
+    ctx: ActionContext, name: str, records: list[dict[str, Any]], explain: bool, top_k: int
+) -> tuple[int, list[float], list[list[str]], list[str | None]]:
     from intelligence.ml.scoring import to_score
 
     with _database():
@@ -97,10 +112,16 @@ def predict(ctx: ActionContext, inp: PredictInput) -> PredictOutput:
     version, scores, reasons, ids = _score(ctx, inp.model, inp.batch, inp.explain, inp.top_k)
     single = inp.record is not None
     return PredictOutput(
-        model=inp.model, model_version=version, count=len(scores),
-        score=scores[0] if single else None, reasons=reasons[0] if single else [],
-        predictions=[] if single else [
-            Prediction(score=s, probability=s / 100.0, reasons=r, id=i) for s, r, i in zip(scores, reasons, ids)
+        model=inp.model,
+        model_version=version,
+        count=len(scores),
+        score=scores[0] if single else None,
+        reasons=reasons[0] if single else [],
+        predictions=[]
+        if single
+        else [
+            Prediction(score=s, probability=s / 100.0, reasons=r, id=i)
+            for s, r, i in zip(scores, reasons, ids, strict=True)
         ],
     )
 
@@ -114,11 +135,16 @@ def churn_risk(ctx: ActionContext, inp: ChurnInput) -> ChurnOutput:
     """Churn risk 0-100 (low/medium/high) of one customer or a batch, with the top reasons."""
     version, risks, reasons, ids = _score(ctx, inp.model, inp.batch, inp.explain, inp.top_k)
     if inp.record is not None:
-        return ChurnOutput(model=inp.model, model_version=version, count=1, risk=risks[0], band=_band(risks[0]),
-                           reasons=reasons[0])
+        return ChurnOutput(
+            model=inp.model, model_version=version, count=1, risk=risks[0], band=_band(risks[0]), reasons=reasons[0]
+        )
     return ChurnOutput(
-        model=inp.model, model_version=version, count=len(risks),
-        customers=[ChurnRisk(risk=r, band=_band(r), reasons=w, id=i) for r, w, i in zip(risks, reasons, ids)],
+        model=inp.model,
+        model_version=version,
+        count=len(risks),
+        customers=[
+            ChurnRisk(risk=r, band=_band(r), reasons=w, id=i) for r, w, i in zip(risks, reasons, ids, strict=True)
+        ],
     )
 
 
@@ -132,8 +158,17 @@ def _spec(reg: ModelRegistry, inp: TrainInput) -> TrainSpec:
         if inp.label is None:
             raise ConfigError(f"ml.train {inp.name}: 'label' is needed with 'data'")
         spec = TrainSpec(source=inp.data, label=inp.label)
-    updates = {k: v for k, v in {"label": inp.label, "drop": inp.drop, "roles": inp.roles,
-                                 "positive": inp.positive, "sample": inp.sample}.items() if v is not None}
+    updates = {
+        k: v
+        for k, v in {
+            "label": inp.label,
+            "drop": inp.drop,
+            "roles": inp.roles,
+            "positive": inp.positive,
+            "sample": inp.sample,
+        }.items()
+        if v is not None
+    }
     return spec.model_copy(update=updates)
 
 
@@ -147,13 +182,19 @@ def train(ctx: ActionContext, inp: TrainInput) -> TrainOutput:
         info = reg.by_run_key(inp.name, _run_key(ctx))
         if info is None:
             budget = inp.budget_s or _settings(ctx).ml_train_budget_s
-            info, _ = train_and_register(reg, inp.name, _spec(reg, inp), engine=inp.engine, budget_s=budget,
-                                         run_key=_run_key(ctx))
+            info, _ = train_and_register(
+                reg, inp.name, _spec(reg, inp), engine=inp.engine, budget_s=budget, run_key=_run_key(ctx)
+            )
             info = reg.get(inp.name, info.version)
     return TrainOutput(
-        name=info.name, version=info.version, status=info.status, estimator=info.estimator,
-        metrics=_numbers(info.metrics.model_dump()), seconds=round(info.train_seconds, 2),
-        features=info.schema.feature_names, ignored=info.schema.ignored,
+        name=info.name,
+        version=info.version,
+        status=info.status,
+        estimator=info.estimator,
+        metrics=_numbers(info.metrics.model_dump()),
+        seconds=round(info.train_seconds, 2),
+        features=info.schema.feature_names,
+        ignored=info.schema.ignored,
     )
 
 
@@ -193,11 +234,22 @@ def retrain(ctx: ActionContext, inp: RetrainInput) -> RetrainOutput:
         asked = (inp.data, inp.label, inp.drop, inp.roles, inp.positive, inp.sample)
         spec = _spec(reg, inp) if any(v is not None for v in asked) else None
         margin = settings.ml_promotion_margin if inp.margin is None else inp.margin
-        result = run_retrain(reg, inp.name, margin=margin, spec=spec, engine=inp.engine,
-                             budget_s=inp.budget_s or settings.ml_train_budget_s, run_key=_run_key(ctx))
+        result = run_retrain(
+            reg,
+            inp.name,
+            margin=margin,
+            spec=spec,
+            engine=inp.engine,
+            budget_s=inp.budget_s or settings.ml_train_budget_s,
+            run_key=_run_key(ctx),
+        )
     return RetrainOutput(
-        name=inp.name, promoted=result.promoted, reason=result.reason, champion_version=result.champion.version,
-        challenger_version=result.challenger.version, challenger_metrics=_numbers(result.challenger_metrics.model_dump()),
+        name=inp.name,
+        promoted=result.promoted,
+        reason=result.reason,
+        champion_version=result.champion.version,
+        challenger_version=result.challenger.version,
+        challenger_metrics=_numbers(result.challenger_metrics.model_dump()),
         champion_metrics=_numbers(result.champion_metrics.model_dump()) if result.champion_metrics else None,
     )
 
@@ -210,8 +262,11 @@ def _replay(reg: ModelRegistry, name: str, version: int) -> RetrainOutput:
     champion = reg.get(name)
     details = decision["details"]
     return RetrainOutput(
-        name=name, promoted=decision["kind"] == "promoted", reason=decision["reason"],
-        champion_version=champion.version, challenger_version=version,
+        name=name,
+        promoted=decision["kind"] == "promoted",
+        reason=decision["reason"],
+        champion_version=champion.version,
+        challenger_version=version,
         challenger_metrics=_numbers(details.get("challenger") or reg.get(name, version).metrics.model_dump()),
         champion_metrics=_numbers(details["champion"]) if details.get("champion") else None,
     )
@@ -220,7 +275,8 @@ def _replay(reg: ModelRegistry, name: str, version: int) -> RetrainOutput:
 @action("ml.record_outcome", queue="ml", retries=3, timeout_s=30)
 def record_outcome(ctx: ActionContext, inp: OutcomeInput) -> OutcomeOutput:
     """Store a real outcome (converted/lost, churned/stayed) as a labelled row for the next retraining."""
-    from intelligence.ml.outcomes import outcome_label, record_outcome as store
+    from intelligence.ml.outcomes import outcome_label
+    from intelligence.ml.outcomes import record_outcome as store
 
     reg = registry(ctx)
     with _database():
@@ -241,8 +297,9 @@ def promote(ctx: ActionContext, inp: PromoteInput) -> ChampionOutput:
     with _database():
         before = reg.champion(inp.name)
         info = reg.promote(inp.name, inp.version, inp.reason, run_key=_run_key(ctx))
-    return ChampionOutput(name=inp.name, champion_version=info.version,
-                          previous_version=before.version if before else None)
+    return ChampionOutput(
+        name=inp.name, champion_version=info.version, previous_version=before.version if before else None
+    )
 
 
 @action("ml.rollback", queue="ml", retries=1)

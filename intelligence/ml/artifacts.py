@@ -20,19 +20,21 @@ log = logging.getLogger(__name__)
 
 #: Types outside skops' default trust that our trained models are made of (the estimators
 #: FLAML and the baseline engine pick). Anything else in a model file is refused.
-TRUSTED_TYPES: frozenset[str] = frozenset({
-    "collections.OrderedDict",
-    "numpy.dtype",
-    "lightgbm.basic.Booster",
-    "lightgbm.sklearn.LGBMClassifier",
-    "xgboost.core.Booster",
-    "xgboost.sklearn.XGBClassifier",
-    "sklearn.tree._tree.Tree",
-    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
-    "sklearn.ensemble._hist_gradient_boosting.binning._BinMapper",
-    "sklearn._loss.link.LogitLink",
-    "sklearn._loss.loss.HalfBinomialLoss",
-})
+TRUSTED_TYPES: frozenset[str] = frozenset(
+    {
+        "collections.OrderedDict",
+        "numpy.dtype",
+        "lightgbm.basic.Booster",
+        "lightgbm.sklearn.LGBMClassifier",
+        "xgboost.core.Booster",
+        "xgboost.sklearn.XGBClassifier",
+        "sklearn.tree._tree.Tree",
+        "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+        "sklearn.ensemble._hist_gradient_boosting.binning._BinMapper",
+        "sklearn._loss.link.LogitLink",
+        "sklearn._loss.loss.HalfBinomialLoss",
+    }
+)
 
 
 def sha256_file(path: Path) -> str:

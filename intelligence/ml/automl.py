@@ -37,7 +37,7 @@ class FlamlEngine:
 
     #: Learners searched. FLAML's default list also has SGD, whose modified-Huber
     #: "probabilities" are clipped to 0 or 1 (Brier and calibration suffer), and k-NN.
-    ESTIMATORS: tuple[str, ...] = ("lgbm", "xgboost", "xgb_limitdepth", "rf", "extra_tree", "lrl1")
+    ESTIMATORS: tuple[str, ...] = ("lgbm", "xgboost", "xgb_limitdepth", "rf", "extra_tree", "histgb", "lrl1", "lrl2")
 
     def __init__(self, seed: int = 0, n_jobs: int = 1, estimators: tuple[str, ...] | None = None) -> None:
         self.seed = seed
@@ -45,13 +45,20 @@ class FlamlEngine:
         self.estimators = estimators or self.ESTIMATORS
 
     def fit(self, X: np.ndarray, y: np.ndarray, budget_s: float) -> Any:
-        from flaml import AutoML
+        from flaml.automl import AutoML
 
         logging.getLogger("flaml.automl.logger").setLevel(logging.WARNING)
-        automl = AutoML()
+        automl = AutoML()  # type: ignore[no-untyped-call]
         automl.fit(
-            X, y, task="classification", metric="roc_auc", time_budget=max(1.0, float(budget_s)),
-            seed=self.seed, n_jobs=self.n_jobs, verbose=0, estimator_list=list(self.estimators),
+            X,
+            y,
+            task="classification",
+            metric="roc_auc",
+            time_budget=max(1.0, float(budget_s)),
+            seed=self.seed,
+            n_jobs=self.n_jobs,
+            verbose=0,
+            estimator_list=list(self.estimators),
         )
         log.info("flaml picked %s: %s", automl.best_estimator, automl.best_config)
         return automl.model.estimator
@@ -63,7 +70,7 @@ class AutoSklearnEngine:
     name = "autosklearn"
 
     def fit(self, X: np.ndarray, y: np.ndarray, budget_s: float) -> Any:
-        from autosklearn.classification import AutoSklearnClassifier  # type: ignore[import-not-found]
+        from autosklearn.classification import AutoSklearnClassifier
 
         model = AutoSklearnClassifier(time_left_for_this_task=max(30, int(budget_s)), seed=1)
         model.fit(X, y)

@@ -75,16 +75,28 @@ def ml() -> None:
 @click.option("--label", help="Name of the label column.")
 @click.option("--name", required=True, help="Model name, e.g. lead_score.")
 @click.option("--drop", multiple=True, help="Column (or pattern like 'Asymmetrique*') to leave out; repeatable.")
-@click.option("--role", "roles", multiple=True, help="Override a column's role: COLUMN=numeric|categorical|text|date|id.")
+@click.option(
+    "--role", "roles", multiple=True, help="Override a column's role: COLUMN=numeric|categorical|text|date|id."
+)
 @click.option("--missing", multiple=True, help="Extra value meaning 'not answered'; repeatable.")
 @click.option("--positive", help="Label value counted as positive (inferred for 0/1, yes/no).")
 @click.option("--budget", type=float, help="AutoML time budget in seconds (default: settings).")
 @click.option("--engine", default="flaml", show_default=True, help="AutoML engine: flaml, autosklearn, baseline.")
 @click.option("--sample", type=int, help="Train on at most this many rows.")
 @_friendly
-def train(data: str | None, example: str | None, label: str | None, name: str, drop: tuple[str, ...],
-          roles: tuple[str, ...], missing: tuple[str, ...], positive: str | None, budget: float | None,
-          engine: str, sample: int | None) -> None:
+def train(
+    data: str | None,
+    example: str | None,
+    label: str | None,
+    name: str,
+    drop: tuple[str, ...],
+    roles: tuple[str, ...],
+    missing: tuple[str, ...],
+    positive: str | None,
+    budget: float | None,
+    engine: str,
+    sample: int | None,
+) -> None:
     """Train a model, register it and print its metrics on held-out rows."""
     from circuits.settings import get_settings
     from intelligence.ml.examples import EXAMPLES
@@ -96,10 +108,10 @@ def train(data: str | None, example: str | None, label: str | None, name: str, d
     if example:
         spec = EXAMPLES[example].model_copy(deep=True)
         spec.drop = spec.drop + list(drop)
-    else:
+    elif data is not None:
         if not label:
             raise click.UsageError("--label is needed with --data")
-        source = data if data.startswith(("sql:", "example:")) else str(Path(data).resolve())  # type: ignore[union-attr]
+        source = data if data.startswith(("sql:", "example:")) else str(Path(data).resolve())
         spec = TrainSpec(source=source, label=label, drop=list(drop))
     spec.roles.update(_roles(roles))  # type: ignore[arg-type]
     spec.missing_values = list(dict.fromkeys([*DEFAULT_MISSING, *missing]))
@@ -153,12 +165,16 @@ def models(name: str | None, history: bool) -> None:
     if not rows:
         click.echo("no models registered" + (f" under {name!r}" if name else ""))
         return
-    click.echo(f"{'name':<16} {'ver':>4} {'status':<10} {'estimator':<24} {'ROC AUC':>7} {'PR AUC':>7} "
-               f"{'Brier':>6} {'rows':>7}  created           note")
+    click.echo(
+        f"{'name':<16} {'ver':>4} {'status':<10} {'estimator':<24} {'ROC AUC':>7} {'PR AUC':>7} "
+        f"{'Brier':>6} {'rows':>7}  created           note"
+    )
     for v in rows:
         m = v.metrics
-        click.echo(f"{v.name:<16} {v.version:>4} {v.status:<10} {v.estimator:<24} {m.roc_auc:>7.3f} {m.pr_auc:>7.3f} "
-                   f"{m.brier:>6.3f} {v.n_rows:>7}  {v.created_at:%Y-%m-%d %H:%M}  {v.note or ''}")
+        click.echo(
+            f"{v.name:<16} {v.version:>4} {v.status:<10} {v.estimator:<24} {m.roc_auc:>7.3f} {m.pr_auc:>7.3f} "
+            f"{m.brier:>6.3f} {v.n_rows:>7}  {v.created_at:%Y-%m-%d %H:%M}  {v.note or ''}"
+        )
     if history and name:
         click.echo("\ndecisions (newest first):")
         for d in reg.decisions(name):
@@ -204,8 +220,13 @@ def retrain(name: str, budget: float | None, margin: float | None, engine: str) 
     budget_s = budget or settings.ml_train_budget_s
     reg = _registry()
     with Progress(f"retraining {name} ({engine})", budget_s), _quiet_warnings():
-        result = run_retrain(reg, name, margin=settings.ml_promotion_margin if margin is None else margin,
-                             engine=engine, budget_s=budget_s)
+        result = run_retrain(
+            reg,
+            name,
+            margin=settings.ml_promotion_margin if margin is None else margin,
+            engine=engine,
+            budget_s=budget_s,
+        )
     click.echo(f"challenger v{result.challenger.version}: {result.challenger_metrics.summary()}")
     click.echo(result.reason)
     click.echo(f"champion: v{result.champion.version}")

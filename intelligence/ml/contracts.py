@@ -14,8 +14,8 @@ class RecordsInput(BaseModel):
 
     record: dict[str, Any] | None = None
     records: list[dict[str, Any]] | None = None
-    explain: bool = Field(True, description="Add the top reasons (costs one extra row per input column).")
-    top_k: int = Field(3, ge=0, le=20)
+    explain: bool = Field(default=True, description="Add the top reasons (costs one extra row per input column).")
+    top_k: int = Field(default=3, ge=0, le=20)
 
     @model_validator(mode="after")
     def _one_of(self) -> RecordsInput:
@@ -42,7 +42,7 @@ class Prediction(BaseModel):
 class PredictOutput(BaseModel):
     model: str
     model_version: int
-    score: float | None = Field(None, description="The score of a single record (None for a batch).")
+    score: float | None = Field(default=None, description="The score of a single record (None for a batch).")
     reasons: list[str] = Field(default_factory=list)
     predictions: list[Prediction] = Field(default_factory=list, description="One per record, for a batch.")
     count: int
@@ -71,14 +71,18 @@ class ChurnOutput(BaseModel):
 
 class TrainInput(BaseModel):
     name: str
-    data: str | None = Field(None, description="CSV path, example:leads|churn or sql:TABLE; default: the champion's.")
+    data: str | None = Field(
+        default=None, description="CSV path, example:leads|churn or sql:TABLE; default: the champion's."
+    )
     label: str | None = None
     drop: list[str] | None = None
     roles: dict[str, Role] | None = None
     positive: str | None = None
     engine: str = "flaml"
-    budget_s: float | None = Field(None, gt=0, description="AutoML time budget; default settings.ml_train_budget_s.")
-    sample: int | None = Field(None, gt=10)
+    budget_s: float | None = Field(
+        default=None, gt=0, description="AutoML time budget; default settings.ml_train_budget_s."
+    )
+    sample: int | None = Field(default=None, gt=10)
 
 
 class TrainOutput(BaseModel):
@@ -94,9 +98,9 @@ class TrainOutput(BaseModel):
 
 class EvaluateInput(BaseModel):
     name: str
-    version: int | None = Field(None, description="Default: the champion.")
-    data: str | None = Field(None, description="Default: the version's own training source plus outcomes.")
-    holdout_only: bool = Field(True, description="Score only rows the split holds out from training.")
+    version: int | None = Field(default=None, description="Default: the champion.")
+    data: str | None = Field(default=None, description="Default: the version's own training source plus outcomes.")
+    holdout_only: bool = Field(default=True, description="Score only rows the split holds out from training.")
 
 
 class EvaluateOutput(BaseModel):
@@ -106,7 +110,9 @@ class EvaluateOutput(BaseModel):
 
 
 class RetrainInput(TrainInput):
-    margin: float | None = Field(None, ge=0, description="ROC AUC gain needed; default settings.ml_promotion_margin.")
+    margin: float | None = Field(
+        default=None, ge=0, description="ROC AUC gain needed; default settings.ml_promotion_margin."
+    )
 
 
 class RetrainOutput(BaseModel):
@@ -123,7 +129,7 @@ class OutcomeInput(BaseModel):
     model: str = "lead_score"
     record: dict[str, Any]
     outcome: str | int | bool = Field(description="converted/won/churned/yes/1 or lost/retained/no/0.")
-    record_id: str | None = Field(None, description="Default: the record's id column, else run and step ids.")
+    record_id: str | None = Field(default=None, description="Default: the record's id column, else run and step ids.")
 
 
 class OutcomeOutput(BaseModel):

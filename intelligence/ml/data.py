@@ -76,8 +76,9 @@ def positive_label(labels: pd.Series, given: str | None) -> str:
             raise ConfigError(f"positive label {given!r} does not occur; the label has {seen[:10]}")
         return given
     if len(seen) != 2:
-        raise ConfigError(f"the label must have two values to infer the positive one, it has {seen[:10]}: "
-                          "pass --positive")
+        raise ConfigError(
+            f"the label must have two values to infer the positive one, it has {seen[:10]}: pass --positive"
+        )
     yes = [v for v in seen if v.lower() in _YES]
     if len(yes) != 1:
         raise ConfigError(f"cannot tell which of {seen} is positive: pass --positive")
@@ -94,7 +95,8 @@ def row_keys(frame: pd.DataFrame, id_column: str | None) -> pd.Series:
 def split_mask(keys: pd.Series, test_size: float) -> np.ndarray:
     """True for held-out rows; stable for a row across runs because it hashes the row's key."""
     hashed = pd.util.hash_pandas_object(keys.astype(str), index=False).to_numpy()
-    return (hashed % np.uint64(10_000)) < np.uint64(round(test_size * 10_000))
+    mask: np.ndarray = (hashed % np.uint64(10_000)) < np.uint64(round(test_size * 10_000))
+    return mask
 
 
 def fingerprint(frame: pd.DataFrame, y: np.ndarray) -> str:
@@ -119,7 +121,9 @@ def load_labelled(
     """
     raw = read_source(spec, engine) if frame is None else frame
     if spec.label not in raw.columns:
-        raise ConfigError(f"label column {spec.label!r} is not in the data; columns: {', '.join(map(str, raw.columns))}")
+        raise ConfigError(
+            f"label column {spec.label!r} is not in the data; columns: {', '.join(map(str, raw.columns))}"
+        )
     labels = _label_text(raw[spec.label])
     raw = raw[labels.notna()].reset_index(drop=True)
     labels = labels[labels.notna()].reset_index(drop=True)
@@ -139,7 +143,11 @@ def load_labelled(
         features, y = features.iloc[keep].reset_index(drop=True), y[keep]
         extra_keys = extra_keys.iloc[keep].reset_index(drop=True)
     schema = infer_schema(
-        features, label=spec.label, positive=positive, drop=spec.drop, roles=spec.roles,
+        features,
+        label=spec.label,
+        positive=positive,
+        drop=spec.drop,
+        roles=spec.roles,
         missing_values=spec.missing_values,
     )
     keys = row_keys(features, schema.id_column).where(extra_keys.isna(), extra_keys)

@@ -11,7 +11,7 @@ general path. A test checks both paths give the same numbers.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -42,8 +42,9 @@ def _number(value: Any, missing: set[str]) -> float:
         return math.nan
 
 
-def _numeric_encoders(names: list[str], pipe: Any, offset: int, missing: set[str],
-                      roles: dict[str, str]) -> dict[str, Encoder] | None:
+def _numeric_encoders(
+    names: list[str], pipe: Any, offset: int, missing: set[str], roles: Mapping[str, str]
+) -> dict[str, Encoder] | None:
     imputer, scaler = pipe.named_steps.get("impute"), pipe.named_steps.get("scale")
     if imputer is None or scaler is None or imputer.strategy != "median":
         return None
@@ -60,8 +61,16 @@ def _numeric_encoders(names: list[str], pipe: Any, offset: int, missing: set[str
     return encoders
 
 
-def _numeric_encoder(slot: int | None, flag: int | None, median: float, mean: np.ndarray, scale: np.ndarray,
-                     offset: int, missing: set[str], is_date: bool) -> Encoder:
+def _numeric_encoder(
+    slot: int | None,
+    flag: int | None,
+    median: float,
+    mean: np.ndarray,
+    scale: np.ndarray,
+    offset: int,
+    missing: set[str],
+    is_date: bool,
+) -> Encoder:
     def encode(value: Any, out: np.ndarray) -> None:
         x = _days(value, missing) if is_date else _number(value, missing)
         absent = math.isnan(x)
@@ -117,7 +126,7 @@ def _text_encoder(vectorizer: Any, offset: int, missing: set[str]) -> Encoder:
 
     def encode(value: Any, out: np.ndarray) -> None:
         text = "" if _is_missing(value, missing) else str(value).strip()
-        out[offset:offset + width] = vectorizer.transform([text]).toarray()[0]
+        out[offset : offset + width] = vectorizer.transform([text]).toarray()[0]
 
     return encode
 

@@ -27,6 +27,8 @@ def _as_text(series: pd.Series, missing: set[str]) -> pd.Series:
     """Strings, stripped, with "not answered" tokens turned into NaN (object dtype for sklearn)."""
     if pd.api.types.is_string_dtype(series) and not pd.api.types.is_object_dtype(series):
         text = series.str.strip()
+    elif pd.api.types.infer_dtype(series, skipna=True) == "string":  # records from JSON: all str
+        text = series.astype("str").str.strip()
     else:
         text = series.map(_to_str, na_action="ignore")
     text = text.astype(object)
@@ -41,7 +43,7 @@ def _to_str(value: Any) -> str:
 
 def days_to_iso(days: float) -> str:
     """A day count since 1970 back to an ISO timestamp (date references are stored readable)."""
-    return (_EPOCH + pd.Timedelta(days=days)).isoformat()
+    return str((_EPOCH + pd.Timedelta(days=days)).isoformat())
 
 
 def _as_days(series: pd.Series) -> pd.Series:
@@ -78,16 +80,31 @@ def build_preprocessor(schema: FeatureSchema, *, min_frequency: int = 5) -> Colu
     parts: list[tuple[str, Any, Any]] = []
     if numeric:
         parts.append(
-            ("num", Pipeline([("impute", SimpleImputer(strategy="median", add_indicator=True)),
-                              ("scale", StandardScaler())]), numeric)
+            (
+                "num",
+                Pipeline(
+                    [("impute", SimpleImputer(strategy="median", add_indicator=True)), ("scale", StandardScaler())]
+                ),
+                numeric,
+            )
         )
     if categorical:
         parts.append(
-            ("cat", Pipeline([
-                ("impute", SimpleImputer(strategy="constant", fill_value=MISSING_CATEGORY)),
-                ("onehot", OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=min_frequency,
-                                         sparse_output=False)),
-            ]), categorical)
+            (
+                "cat",
+                Pipeline(
+                    [
+                        ("impute", SimpleImputer(strategy="constant", fill_value=MISSING_CATEGORY)),
+                        (
+                            "onehot",
+                            OneHotEncoder(
+                                handle_unknown="infrequent_if_exist", min_frequency=min_frequency, sparse_output=False
+                            ),
+                        ),
+                    ]
+                ),
+                categorical,
+            )
         )
     for i, name in enumerate(schema.of_role("text")):
         parts.append((f"text{i}", TfidfVectorizer(max_features=100, min_df=2, dtype=np.float64), name))

@@ -28,9 +28,7 @@ def outcome_label(value: Any) -> int:
         return 1
     if text in NEGATIVE:
         return 0
-    raise PermanentError(
-        f"outcome {value!r} is not understood; use one of {sorted(POSITIVE)} or {sorted(NEGATIVE)}"
-    )
+    raise PermanentError(f"outcome {value!r} is not understood; use one of {sorted(POSITIVE)} or {sorted(NEGATIVE)}")
 
 
 def record_outcome(engine: Engine, model: str, record_id: str, features: dict[str, Any], outcome: Any) -> bool:
@@ -57,7 +55,8 @@ def outcomes_frame(engine: Engine, model: str) -> Any:
 
     with Session(engine) as s:
         rows = s.execute(
-            sa.select(Outcome.record_id, Outcome.features, Outcome.label).where(Outcome.model == model)
+            sa.select(Outcome.record_id, Outcome.features, Outcome.label)
+            .where(Outcome.model == model)
             .order_by(Outcome.id)
         ).all()
     frame = pd.DataFrame([r.features for r in rows])

@@ -58,15 +58,26 @@ def load_table(registry: ModelRegistry, name: str, spec: TrainSpec) -> LabelledT
 
 
 def train_and_register(
-    registry: ModelRegistry, name: str, spec: TrainSpec, *, engine: str = "flaml", budget_s: float = 60,
-    run_key: str | None = None, promote_first: bool = True,
+    registry: ModelRegistry,
+    name: str,
+    spec: TrainSpec,
+    *,
+    engine: str = "flaml",
+    budget_s: float = 60,
+    run_key: str | None = None,
+    promote_first: bool = True,
 ) -> tuple[VersionInfo, TrainedModel]:
     """Train a challenger and register it; the very first version of a name becomes champion."""
     trained = train(load_table(registry, name, spec), engine=engine, budget_s=budget_s)
     info = registry.register(name, trained, spec, run_key=run_key)
     if promote_first and registry.champion(name) is None:
-        info = registry.promote(name, info.version, "first model of this name", run_key=run_key,
-                                details={"challenger": trained.metrics.model_dump()})
+        info = registry.promote(
+            name,
+            info.version,
+            "first model of this name",
+            run_key=run_key,
+            details={"challenger": trained.metrics.model_dump()},
+        )
     return info, trained
 
 
@@ -79,29 +90,42 @@ def evaluate_version(registry: ModelRegistry, info: VersionInfo, table: Labelled
 def decide(challenger: Metrics, champion: Metrics, margin: float) -> tuple[bool, str]:
     """Promote when the challenger's held-out ROC AUC gains at least ``margin``; say why either way."""
     gain = challenger.roc_auc - champion.roc_auc
-    facts = (f"challenger ROC AUC {challenger.roc_auc:.4f} vs champion {champion.roc_auc:.4f} "
-             f"on the same {challenger.n_test:,} held-out rows (gain {gain:+.4f}, margin {margin:.4f})")
+    facts = (
+        f"challenger ROC AUC {challenger.roc_auc:.4f} vs champion {champion.roc_auc:.4f} "
+        f"on the same {challenger.n_test:,} held-out rows (gain {gain:+.4f}, margin {margin:.4f})"
+    )
     if gain >= margin:
         return True, f"promoted: {facts}"
     return False, f"champion kept: {facts}"
 
 
 def retrain(
-    registry: ModelRegistry, name: str, *, margin: float, spec: TrainSpec | None = None, engine: str = "flaml",
-    budget_s: float = 60, run_key: str | None = None,
+    registry: ModelRegistry,
+    name: str,
+    *,
+    margin: float,
+    spec: TrainSpec | None = None,
+    engine: str = "flaml",
+    budget_s: float = 60,
+    run_key: str | None = None,
 ) -> RetrainResult:
     """Train a challenger for ``name`` and promote it only if it beats the champion by ``margin``."""
     spec = resolve_spec(registry, name, spec)
     champion = registry.champion(name)
-    challenger, trained = train_and_register(registry, name, spec, engine=engine, budget_s=budget_s,
-                                             run_key=run_key, promote_first=False)
+    challenger, trained = train_and_register(
+        registry, name, spec, engine=engine, budget_s=budget_s, run_key=run_key, promote_first=False
+    )
     if champion is None:
         info = registry.promote(name, challenger.version, "first model of this name", run_key=run_key)
         return RetrainResult(True, "first model of this name", info, info, trained.metrics, None)
     champion_metrics = evaluate_version(registry, champion, trained.table)
     promoted, reason = decide(trained.metrics, champion_metrics, margin)
-    details: dict[str, Any] = {"challenger": trained.metrics.model_dump(), "champion": champion_metrics.model_dump(),
-                               "margin": margin, "data_fingerprint": trained.fingerprint}
+    details: dict[str, Any] = {
+        "challenger": trained.metrics.model_dump(),
+        "champion": champion_metrics.model_dump(),
+        "margin": margin,
+        "data_fingerprint": trained.fingerprint,
+    }
     if promoted:
         challenger = registry.promote(name, challenger.version, reason, details=details, run_key=run_key)
         champion = challenger

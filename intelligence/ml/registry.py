@@ -51,11 +51,21 @@ class VersionInfo:
     @classmethod
     def of(cls, row: ModelVersion) -> VersionInfo:
         return cls(
-            name=row.name, version=row.version, status=row.status,
-            metrics=Metrics.model_validate(row.metrics), schema=FeatureSchema.model_validate(row.feature_schema),
-            spec=TrainSpec.model_validate(row.train_spec), fingerprint=row.data_fingerprint, engine=row.engine,
-            estimator=row.estimator, artifact_path=Path(row.artifact_path), artifact_sha256=row.artifact_sha256,
-            created_at=row.created_at, promoted_at=row.promoted_at, note=row.note, n_rows=row.n_rows,
+            name=row.name,
+            version=row.version,
+            status=row.status,
+            metrics=Metrics.model_validate(row.metrics),
+            schema=FeatureSchema.model_validate(row.feature_schema),
+            spec=TrainSpec.model_validate(row.train_spec),
+            fingerprint=row.data_fingerprint,
+            engine=row.engine,
+            estimator=row.estimator,
+            artifact_path=Path(row.artifact_path),
+            artifact_sha256=row.artifact_sha256,
+            created_at=row.created_at,
+            promoted_at=row.promoted_at,
+            note=row.note,
+            n_rows=row.n_rows,
             train_seconds=row.train_seconds,
         )
 
@@ -87,7 +97,8 @@ class ModelRegistry:
     def champion_ref(self, name: str) -> tuple[int, str] | None:
         """(version, file sha256) of the champion: a cheap query to notice a new champion."""
         query = sa.select(ModelVersion.version, ModelVersion.artifact_sha256).where(
-            ModelVersion.name == name, ModelVersion.status == CHAMPION)
+            ModelVersion.name == name, ModelVersion.status == CHAMPION
+        )
         with self.engine.connect() as conn:
             row = conn.execute(query).first()
         return (int(row[0]), str(row[1])) if row else None
@@ -101,7 +112,9 @@ class ModelRegistry:
                     known = "" if self._exists(s, name) else " (no model of that name is registered)"
                     raise NotFoundError(f"model {name!r} has no champion{known}: train one with `circuit-os ml train`")
             else:
-                row = s.scalar(sa.select(ModelVersion).where(ModelVersion.name == name, ModelVersion.version == version))
+                row = s.scalar(
+                    sa.select(ModelVersion).where(ModelVersion.name == name, ModelVersion.version == version)
+                )
                 if row is None:
                     raise NotFoundError(f"model {name!r} has no version {version}")
             return VersionInfo.of(row)
@@ -116,8 +129,15 @@ class ModelRegistry:
         query = sa.select(Decision).where(Decision.name == name).order_by(Decision.id.desc())
         with self.session() as s:
             return [
-                {"kind": d.kind, "version": d.version, "champion_version": d.champion_version,
-                 "reason": d.reason, "details": d.details, "run_key": d.run_key, "created_at": d.created_at}
+                {
+                    "kind": d.kind,
+                    "version": d.version,
+                    "champion_version": d.champion_version,
+                    "reason": d.reason,
+                    "details": d.details,
+                    "run_key": d.run_key,
+                    "created_at": d.created_at,
+                }
                 for d in s.scalars(query)
             ]
 
@@ -137,11 +157,21 @@ class ModelRegistry:
             version = (latest or 0) + 1
             path, sha = save_model(trained.pipeline, self.models_dir / name, f"v{version}-{uuid.uuid4().hex[:8]}")
             row = ModelVersion(
-                name=name, version=version, status=CHALLENGER, created_at=utcnow(), engine=trained.engine,
-                estimator=trained.estimator, metrics=trained.metrics.model_dump(),
-                feature_schema=trained.schema.model_dump(mode="json"), train_spec=spec.model_dump(mode="json"),
-                data_fingerprint=trained.fingerprint, n_rows=len(trained.table.y), train_seconds=trained.seconds,
-                artifact_path=str(path.resolve()), artifact_sha256=sha, run_key=run_key,
+                name=name,
+                version=version,
+                status=CHALLENGER,
+                created_at=utcnow(),
+                engine=trained.engine,
+                estimator=trained.estimator,
+                metrics=trained.metrics.model_dump(),
+                feature_schema=trained.schema.model_dump(mode="json"),
+                train_spec=spec.model_dump(mode="json"),
+                data_fingerprint=trained.fingerprint,
+                n_rows=len(trained.table.y),
+                train_seconds=trained.seconds,
+                artifact_path=str(path.resolve()),
+                artifact_sha256=sha,
+                run_key=run_key,
             )
             s.add(row)
             s.flush()
@@ -149,8 +179,16 @@ class ModelRegistry:
         log.info("registered %s v%d (%s, ROC AUC %.3f)", name, version, trained.estimator, trained.metrics.roc_auc)
         return info
 
-    def promote(self, name: str, version: int, reason: str, *, details: dict[str, Any] | None = None,
-                run_key: str | None = None, kind: str = "promoted") -> VersionInfo:
+    def promote(
+        self,
+        name: str,
+        version: int,
+        reason: str,
+        *,
+        details: dict[str, Any] | None = None,
+        run_key: str | None = None,
+        kind: str = "promoted",
+    ) -> VersionInfo:
         """Make ``version`` the champion; the previous champion is retired."""
         with self.session() as s, s.begin():
             target = self._row(s, name, version)
@@ -158,24 +196,43 @@ class ModelRegistry:
             if current is not None and current.id != target.id:
                 current.status, current.retired_at = RETIRED, utcnow()
             target.status, target.promoted_at, target.retired_at, target.note = CHAMPION, utcnow(), None, reason
-            s.add(Decision(name=name, kind=kind, version=version, reason=reason, details=details or {},
-                           champion_version=current.version if current else None, run_key=run_key,
-                           created_at=utcnow()))
+            s.add(
+                Decision(
+                    name=name,
+                    kind=kind,
+                    version=version,
+                    reason=reason,
+                    details=details or {},
+                    champion_version=current.version if current else None,
+                    run_key=run_key,
+                    created_at=utcnow(),
+                )
+            )
             s.flush()
             info = VersionInfo.of(target)
         log.info("%s v%d is champion: %s", name, version, reason)
         return info
 
-    def refuse(self, name: str, version: int, reason: str, *, details: dict[str, Any] | None = None,
-               run_key: str | None = None) -> VersionInfo:
+    def refuse(
+        self, name: str, version: int, reason: str, *, details: dict[str, Any] | None = None, run_key: str | None = None
+    ) -> VersionInfo:
         """Keep the champion: retire challenger ``version`` and record why."""
         with self.session() as s, s.begin():
             target = self._row(s, name, version)
             current = self._champion_row(s, name)
             target.status, target.retired_at, target.note = RETIRED, utcnow(), f"refused: {reason}"
-            s.add(Decision(name=name, kind="refused", version=version, reason=reason, details=details or {},
-                           champion_version=current.version if current else None, run_key=run_key,
-                           created_at=utcnow()))
+            s.add(
+                Decision(
+                    name=name,
+                    kind="refused",
+                    version=version,
+                    reason=reason,
+                    details=details or {},
+                    champion_version=current.version if current else None,
+                    run_key=run_key,
+                    created_at=utcnow(),
+                )
+            )
             s.flush()
             info = VersionInfo.of(target)
         log.info("%s v%d refused: %s", name, version, reason)
@@ -189,18 +246,33 @@ class ModelRegistry:
                 raise NotFoundError(f"model {name!r} has no champion to roll back")
             previous = s.scalar(
                 sa.select(ModelVersion)
-                .where(ModelVersion.name == name, ModelVersion.id != current.id,
-                       ModelVersion.promoted_at.is_not(None), ModelVersion.promoted_at <= current.promoted_at,
-                       sa.or_(ModelVersion.note.is_(None), ModelVersion.note.not_like("rolled back%")))
+                .where(
+                    ModelVersion.name == name,
+                    ModelVersion.id != current.id,
+                    ModelVersion.promoted_at.is_not(None),
+                    ModelVersion.promoted_at <= current.promoted_at,
+                    sa.or_(ModelVersion.note.is_(None), ModelVersion.note.not_like("rolled back%")),
+                )
                 .order_by(ModelVersion.promoted_at.desc(), ModelVersion.version.desc())
                 .limit(1)
             )
             if previous is None:
-                raise PermanentError(f"model {name!r} v{current.version} is its first champion: nothing to roll back to")
+                raise PermanentError(
+                    f"model {name!r} v{current.version} is its first champion: nothing to roll back to"
+                )
             current.status, current.retired_at, current.note = RETIRED, utcnow(), f"rolled back: {reason}"
             previous.status, previous.retired_at = CHAMPION, None
-            s.add(Decision(name=name, kind="rollback", version=previous.version, champion_version=current.version,
-                           reason=reason, details={}, created_at=utcnow()))
+            s.add(
+                Decision(
+                    name=name,
+                    kind="rollback",
+                    version=previous.version,
+                    champion_version=current.version,
+                    reason=reason,
+                    details={},
+                    created_at=utcnow(),
+                )
+            )
             s.flush()
             info = VersionInfo.of(previous)
         log.info("%s rolled back from v%d to v%d", name, current.version, previous.version)

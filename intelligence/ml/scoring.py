@@ -64,7 +64,7 @@ class Scorer:
 
     def proba(self, records: list[dict[str, Any]]) -> np.ndarray:
         """Positive-class probability of each record."""
-        if self.encoder is not None and len(records) <= FAST_PATH_MAX:
+        if self.encoder is not None and self._model is not None and len(records) <= FAST_PATH_MAX:
             matrix = np.vstack([self.encoder.encode(r) for r in records])
             return np.asarray(self._model.predict_proba(matrix)[:, 1], dtype=float)
         return np.asarray(self.pipeline.predict_proba(self.frame(records))[:, 1], dtype=float)
@@ -81,12 +81,14 @@ class Scorer:
         reasons: list[list[Reason]] = []
         for i, record in enumerate(records):
             order = np.argsort(-np.abs(effects[:, i]))[:top_k]
-            reasons.append([
-                Reason(cols[j].name, self._shown(record.get(cols[j].name)), round(float(effects[j, i]), 1))
-                for j in order if abs(effects[j, i]) >= 0.5
-            ])
+            reasons.append(
+                [
+                    Reason(cols[j].name, self._shown(record.get(cols[j].name)), round(float(effects[j, i]), 1))
+                    for j in order
+                    if abs(effects[j, i]) >= 0.5
+                ]
+            )
         return base, reasons
-
 
     def _shown(self, value: Any) -> Any:
         if isinstance(value, str) and value.strip() in self.schema.missing_values:

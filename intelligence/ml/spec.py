@@ -29,10 +29,10 @@ class TrainSpec(BaseModel):
     drop: list[str] = Field(default_factory=list, description="Columns (or fnmatch patterns) to leave out.")
     roles: dict[str, Role] = Field(default_factory=dict, description="Role overrides, column -> role.")
     missing_values: list[str] = Field(default_factory=lambda: list(DEFAULT_MISSING))
-    positive: str | None = Field(None, description="Label value counted as positive; inferred for 0/1, yes/no.")
-    include_outcomes: bool = Field(True, description="Add labelled outcomes recorded for this model.")
-    test_size: float = Field(0.25, gt=0.0, lt=1.0)
-    sample: int | None = Field(None, description="Train on at most this many rows (tests, quick looks).")
+    positive: str | None = Field(default=None, description="Label value counted as positive; inferred for 0/1, yes/no.")
+    include_outcomes: bool = Field(default=True, description="Add labelled outcomes recorded for this model.")
+    test_size: float = Field(default=0.25, gt=0.0, lt=1.0)
+    sample: int | None = Field(default=None, description="Train on at most this many rows (tests, quick looks).")
 
 
 class ColumnInfo(BaseModel):

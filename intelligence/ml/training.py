@@ -58,8 +58,14 @@ def train(table: LabelledTable, *, engine: str = "flaml", budget_s: float = 60) 
     """Train on ``table``'s training rows and evaluate on its held-out rows."""
     X_train, y_train = table.train
     X_test, y_test = table.test
-    log.info("training on %d rows (%d features), holding out %d, engine %s, budget %ss",
-             len(X_train), len(table.schema.columns), len(X_test), engine, budget_s)
+    log.info(
+        "training on %d rows (%d features), holding out %d, engine %s, budget %ss",
+        len(X_train),
+        len(table.schema.columns),
+        len(X_test),
+        engine,
+        budget_s,
+    )
     pipeline, schema, seconds = fit_pipeline(table.schema, X_train, y_train, get_engine(engine), budget_s)
     metrics = score_metrics(y_test, predict_proba(pipeline, schema, X_test), n_train=len(X_train))
     log.info("held-out %s", metrics.summary())
