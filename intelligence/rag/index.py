@@ -37,6 +37,7 @@ class HybridIndex:
         self._ids: list[str] = []
         self._texts: list[str] = []
         self._metas: list[dict[str, Any]] = []
+        self._pos: dict[str, int] = {}
         self._generation: int | None = None
 
     # --- writes -----------------------------------------------------------------
@@ -81,6 +82,7 @@ class HybridIndex:
                 self._ids = list(got["ids"])
                 self._texts = [t or "" for t in got["documents"]]
                 self._metas = [dict(m or {}) for m in got["metadatas"]]
+                self._pos = {cid: i for i, cid in enumerate(self._ids)}
                 self._bm25 = BM25(self._texts)
                 self._generation = generation
                 log.info("built BM25 over %d chunks of %s (generation %d)", len(self._ids), self.source, generation)
@@ -114,19 +116,18 @@ class HybridIndex:
 
     def dense(self, query: str, n: int = CANDIDATES, vector: Any = None) -> list[Hit]:
         """Nearest chunks by cosine similarity of MiniLM embeddings, best first."""
-        total = self.count()
+        self._sparse()  # texts and metadata come from the in-memory mirror: a lighter Chroma query
+        total = len(self._ids)
         if total == 0:
             return []
         vec = vector if vector is not None else embed([query], self.model_path)[0]
-        got = self.collection.query(
-            query_embeddings=[vec], n_results=min(n, total), include=["documents", "metadatas", "distances"]
-        )
-        return [
-            self._hit(cid, text or "", dict(meta or {}), 1.0 - float(dist), "dense")
-            for cid, text, meta, dist in zip(
-                got["ids"][0], got["documents"][0], got["metadatas"][0], got["distances"][0], strict=True
-            )
-        ]
+        got = self.collection.query(query_embeddings=[vec], n_results=min(n, total), include=["distances"])
+        hits = []
+        for cid, dist in zip(got["ids"][0], got["distances"][0], strict=True):
+            i = self._pos.get(cid)
+            if i is not None:  # written by another process after our mirror was built: next search sees it
+                hits.append(self._hit(cid, self._texts[i], self._metas[i], 1.0 - float(dist), "dense"))
+        return hits
 
     def search(
         self, query: str, n: int = 10, strategy: Strategy = "hybrid", alpha: float = fusion.DEFAULT_ALPHA

@@ -1,6 +1,6 @@
 """Part 2, hybrid search: on Cranfield, fusing dense and BM25 beats either alone.
 
-Uses the first 30 Cranfield queries and the 206 documents judged for them (282 chunks),
+Uses the first 20 Cranfield queries and the 133 documents judged for them (179 chunks),
 embedded once for the module with the real model into a real Chroma store.
 """
 
@@ -16,7 +16,7 @@ from intelligence.rag.collections import Collection
 from intelligence.rag.evaluation import evaluate
 from intelligence.rag.index import HybridIndex
 
-QUERIES = 30
+QUERIES = 20
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +27,7 @@ def subset(cranfield: Collection) -> Collection:
         corpus={d: cranfield.corpus[d] for d in cranfield.corpus if d in docs},
         queries={q: cranfield.queries[q] for q in qids},
         qrels={q: cranfield.qrels[q] for q in qids},
-        name="cranfield-first30",
+        name="cranfield-first20",
     )
 
 
