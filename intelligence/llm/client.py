@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from circuits.errors import ConfigError, PermanentError, RetryableError
 
@@ -61,16 +61,14 @@ class ClaudeClient:
     def from_settings(cls, settings: Any) -> ClaudeClient:
         return cls(settings.anthropic_api_key, settings.anthropic_base_url, settings.anthropic_model)
 
-    def complete(
-        self, system: str, messages: Sequence[dict[str, Any]], max_tokens: int = 1024
-    ) -> LlmReply:
+    def complete(self, system: str, messages: Sequence[dict[str, Any]], max_tokens: int = 1024) -> LlmReply:
         """One Messages API call; text blocks are joined."""
         sdk = self._anthropic
         try:
             msg = self._client.messages.create(
                 model=self.model,
                 system=system,
-                messages=list(messages),
+                messages=cast(Any, list(messages)),
                 max_tokens=max_tokens,
             )
         except sdk.APIConnectionError as exc:  # includes timeouts
@@ -81,7 +79,7 @@ class ClaudeClient:
             if status in RETRYABLE_STATUS or status >= 500:
                 raise RetryableError(text) from exc
             raise PermanentError(text) from exc
-        text = "".join(block.text for block in msg.content if getattr(block, "type", "") == "text")
+        text = "".join(block.text for block in msg.content if isinstance(block, sdk.types.TextBlock))
         usage = {
             "input_tokens": int(getattr(msg.usage, "input_tokens", 0) or 0),
             "output_tokens": int(getattr(msg.usage, "output_tokens", 0) or 0),

@@ -58,7 +58,9 @@ def ingest(ctx: ActionContext, inp: IngestInput) -> IngestOutput:
     if inp.path:
         docs += documents_from_path(inp.path, **defaults)
     result = _service(ctx).ingest(inp.collection, docs, force=inp.force)
-    return IngestOutput(collection=inp.collection, ingested=result.ingested, skipped=result.skipped, chunks=result.chunks)
+    return IngestOutput(
+        collection=inp.collection, ingested=result.ingested, skipped=result.skipped, chunks=result.chunks
+    )
 
 
 def _retrieve(ctx: ActionContext, inp: RetrieveInput | AnswerInput, query: str, k: int) -> Any:
@@ -122,7 +124,9 @@ def feedback(ctx: ActionContext, inp: FeedbackInput) -> FeedbackOutput:
     row = service.feedback.record(
         inp.collection, doc_id, inp.signal, query=inp.query, chunk_id=inp.chunk_id, value=inp.value, run_id=_idem(ctx)
     )
-    return FeedbackOutput(id=row, doc_id=doc_id, usefulness=service.feedback.usefulness(inp.collection, [doc_id])[doc_id])
+    return FeedbackOutput(
+        id=row, doc_id=doc_id, usefulness=service.feedback.usefulness(inp.collection, [doc_id])[doc_id]
+    )
 
 
 @action("rag.flag_stale", queue="rag", retries=2, timeout_s=60)

@@ -87,6 +87,7 @@ def runs(cands: Candidates, alpha: float) -> dict[str, dict[str, list[str]]]:
 
 def tune_alpha(cands: Candidates, coll: Collection, queries: Sequence[str], k: int) -> float:
     """The dense weight with the best nDCG@k on ``queries``."""
+
     def score(alpha: float) -> float:
         ranked = {q: fusion.collapse(fusion.weighted(cands.dense[q], cands.sparse[q], alpha)) for q in queries}
         return evaluate(ranked, coll.qrels, k, queries).ndcg

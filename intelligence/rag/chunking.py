@@ -35,5 +35,7 @@ def chunk_document(doc: Document, size: int = CHUNK_WORDS, overlap: int = OVERLA
         # Every chunk carries the title: it orients the embedder and, repeated, weighs in BM25
         # (on Cranfield, title + abstract scores nDCG@10 0.373 against 0.365 for the abstract alone).
         body = f"{doc.title}\n{part}" if doc.title else part
-        chunks.append(Chunk(id=f"{doc.id}#{n}", doc_id=doc.id, text=body, title=doc.title, metadata={**meta, "chunk": n}))
+        chunks.append(
+            Chunk(id=f"{doc.id}#{n}", doc_id=doc.id, text=body, title=doc.title, metadata={**meta, "chunk": n})
+        )
     return chunks

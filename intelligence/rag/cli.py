@@ -28,7 +28,9 @@ def rag() -> None:
     help="BEIR folder (corpus.jsonl, queries.jsonl, qrels/test.tsv); default: the shipped Cranfield.",
 )
 @click.option("--k", default=10, show_default=True, help="Cut-off of every metric.")
-@click.option("--alpha", type=float, default=None, help="Dense weight of the hybrid; default: tune on half the queries.")
+@click.option(
+    "--alpha", type=float, default=None, help="Dense weight of the hybrid; default: tune on half the queries."
+)
 def eval_cmd(collection_dir: Path | None, k: int, alpha: float | None) -> None:
     """Print nDCG, MRR, P and R at k for BM25, dense and hybrid retrieval side by side."""
     from circuits.settings import get_settings
@@ -41,8 +43,10 @@ def eval_cmd(collection_dir: Path | None, k: int, alpha: float | None) -> None:
     click.echo(f"collection {coll.name}: {len(coll.corpus)} documents, {len(coll.queries)} judged queries")
     report = run_eval(coll, store.chroma_client(settings.home, settings.chroma_url), k=k, alpha=alpha)
     if report.tuned_on:
-        click.echo(f"hybrid = weighted fusion, dense weight alpha={report.alpha:.2f} tuned on {report.tuned_on} queries")
-        click.echo(f"held-out queries (never used for tuning):")
+        click.echo(
+            f"hybrid = weighted fusion, dense weight alpha={report.alpha:.2f} tuned on {report.tuned_on} queries"
+        )
+        click.echo("held-out queries (never used for tuning):")
     else:
         click.echo(f"hybrid = weighted fusion, dense weight alpha={report.alpha:.2f} (given)")
     for name in ("bm25", "dense", "hybrid"):

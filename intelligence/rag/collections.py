@@ -57,7 +57,8 @@ def load_beir(folder: Path, split: str = "test") -> Collection:
         if not need.exists():
             raise ConfigError(f"{folder}: missing {need.relative_to(folder)} (BEIR layout)")
     corpus = {
-        str(row["_id"]): (str(row.get("title") or ""), str(row.get("text") or "")) for row in _jsonl(folder / "corpus.jsonl")
+        str(row["_id"]): (str(row.get("title") or ""), str(row.get("text") or ""))
+        for row in _jsonl(folder / "corpus.jsonl")
     }
     queries = {str(row["_id"]): str(row["text"]) for row in _jsonl(folder / "queries.jsonl")}
     qrels: dict[str, dict[str, float]] = {}
@@ -95,7 +96,7 @@ def _smart_records(path: Path) -> list[tuple[str, dict[str, str]]]:
             current.setdefault(marker, [])
         elif marker:
             current[marker].append(line)
-    return [(rid, {k: " ".join(" ".join(v).split()) for k, v in fields.items()}) for rid, fields in records]  # type: ignore[union-attr]
+    return [(rid, {k: " ".join(" ".join(v).split()) for k, v in fields.items()}) for rid, fields in records]
 
 
 def load_cranfield(folder: Path) -> Collection:

@@ -52,9 +52,7 @@ def rrf(
             key = hit.key if key_by_doc else hit.id
             scores[key] = scores.get(key, 0.0) + w / (k + rank)
     first, found = _merge(lists, key_by_doc), _found_in(lists, key_by_doc)
-    fused = [
-        first[key].with_score(score, fused=score) for key, score in sorted(scores.items(), key=lambda kv: -kv[1])
-    ]
+    fused = [first[key].with_score(score, fused=score) for key, score in sorted(scores.items(), key=lambda kv: -kv[1])]
     return [_tag_sources(hit, found[hit.key if key_by_doc else hit.id]) for hit in fused]
 
 

@@ -140,6 +140,8 @@ class HybridIndex:
             return self.dense(query, n)
         dense, sparse = self.dense(query, pool), self.sparse(query, pool)
         fused = (
-            fusion.rrf({"dense": dense, "sparse": sparse}) if strategy == "rrf" else fusion.weighted(dense, sparse, alpha)
+            fusion.rrf({"dense": dense, "sparse": sparse})
+            if strategy == "rrf"
+            else fusion.weighted(dense, sparse, alpha)
         )
         return fused[:n]

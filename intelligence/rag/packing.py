@@ -57,9 +57,7 @@ class Packed:
     over_budget: list[str] = field(default_factory=list)
 
 
-def pack(
-    hits: Sequence[Hit], budget: int, lam: float = LAMBDA, dup_threshold: float = DUP_THRESHOLD
-) -> Packed:
+def pack(hits: Sequence[Hit], budget: int, lam: float = LAMBDA, dup_threshold: float = DUP_THRESHOLD) -> Packed:
     """Choose chunks from ``hits`` (scored, any order) for a window of ``budget`` tokens."""
     rel = _relevance(hits)
     words = {h.id: _words(h.text) for h in hits}

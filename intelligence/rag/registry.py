@@ -87,9 +87,13 @@ class DocumentRegistry:
     def get(self, collection: str, doc_id: str) -> dict[str, Any] | None:
         """The registry row of ``doc_id`` as a dict, or None."""
         with self.engine.connect() as conn:
-            row = conn.execute(
-                sa.select(RagDocument.__table__).where(
-                    RagDocument.collection == collection, RagDocument.doc_id == doc_id
+            row = (
+                conn.execute(
+                    sa.select(RagDocument.__table__).where(
+                        RagDocument.collection == collection, RagDocument.doc_id == doc_id
+                    )
                 )
-            ).mappings().first()
+                .mappings()
+                .first()
+            )
         return dict(row) if row else None

@@ -52,7 +52,10 @@ class ListSource:
         self._bm25 = BM25([str(r.get(text_key, "")) for r in self._records])
 
     def search(self, query: str, k: int) -> list[Hit]:
-        return [_to_hit(self.name, self._records[i], score, self._text_key, self._id_key) for i, score in self._bm25.top(query, k)]
+        return [
+            _to_hit(self.name, self._records[i], score, self._text_key, self._id_key)
+            for i, score in self._bm25.top(query, k)
+        ]
 
 
 class CallableSource:
@@ -99,9 +102,7 @@ def _to_hit(source: str, row: Mapping[str, Any], score: float, text_key: str, id
     )
 
 
-def search_all(
-    sources: Sequence[Source], query: str, k: int, weights: Mapping[str, float] | None = None
-) -> list[Hit]:
+def search_all(sources: Sequence[Source], query: str, k: int, weights: Mapping[str, float] | None = None) -> list[Hit]:
     """Ask every source for ``k`` results and fuse them by weighted RRF (each hit keeps its source)."""
     lists = {src.name: src.search(query, k) for src in sources}
     log.debug("sources answered: %s", {name: len(hits) for name, hits in lists.items()})

@@ -58,7 +58,8 @@ class AnthropicStub:
         if self.reply is not None:
             return self.reply
         prompt = "\n".join(
-            m["content"] if isinstance(m["content"], str) else json.dumps(m["content"]) for m in body.get("messages", [])
+            m["content"] if isinstance(m["content"], str) else json.dumps(m["content"])
+            for m in body.get("messages", [])
         )
         ids = self.cite if self.cite is not None else _SOURCE_ID.findall(prompt)
         if not ids:
@@ -77,7 +78,9 @@ class AnthropicStub:
                 body = json.loads(self.rfile.read(length) or b"{}")
                 stub.requests.append(Recorded("POST", self.path, {k.lower(): v for k, v in self.headers.items()}, body))
                 if self.path.rstrip("/") != "/v1/messages":
-                    return self._send(404, {"type": "error", "error": {"type": "not_found_error", "message": self.path}})
+                    return self._send(
+                        404, {"type": "error", "error": {"type": "not_found_error", "message": self.path}}
+                    )
                 if stub.fail_status:
                     kind = "overloaded_error" if stub.fail_status == 529 else "api_error"
                     return self._send(stub.fail_status, {"type": "error", "error": {"type": kind, "message": "stub"}})

@@ -22,14 +22,49 @@ from intelligence.rag.types import Document  # noqa: E402
 
 #: A small business knowledge base; each document is about one thing.
 KB = [
-    ("refunds", "Refund policy", "Customers can ask for a refund within 30 days of purchase. Refunds go back to the original card in 5 business days."),
-    ("shipping", "Shipping times", "Standard shipping takes 3 to 5 business days. Express shipping arrives the next business day if ordered before noon."),
-    ("password", "Reset your password", "To reset a forgotten password, open the login page, click 'forgot password' and follow the link sent by email."),
-    ("invoices", "Invoices and billing", "Invoices are emailed on the first day of each month. Billing questions go to the finance team."),
-    ("sso", "Single sign-on", "Enterprise plans support single sign-on with SAML and OIDC identity providers such as Okta and Azure AD."),
-    ("api-limits", "API rate limits", "The public API allows 100 requests per minute per key. Error code ERR-429 means the rate limit was exceeded."),
-    ("onboarding", "Onboarding checklist", "New customers get a kickoff call, a data import session and admin training in their first two weeks."),
-    ("security", "Security practices", "Data is encrypted at rest with AES-256 and in transit with TLS 1.3. Access is reviewed every quarter."),
+    (
+        "refunds",
+        "Refund policy",
+        "Customers can ask for a refund within 30 days of purchase. "
+        "Refunds go back to the original card in 5 business days.",
+    ),
+    (
+        "shipping",
+        "Shipping times",
+        "Standard shipping takes 3 to 5 business days. "
+        "Express shipping arrives the next business day if ordered before noon.",
+    ),
+    (
+        "password",
+        "Reset your password",
+        "To reset a forgotten password, open the login page, "
+        "click 'forgot password' and follow the link sent by email.",
+    ),
+    (
+        "invoices",
+        "Invoices and billing",
+        "Invoices are emailed on the first day of each month. Billing questions go to the finance team.",
+    ),
+    (
+        "sso",
+        "Single sign-on",
+        "Enterprise plans support single sign-on with SAML and OIDC identity providers such as Okta and Azure AD.",
+    ),
+    (
+        "api-limits",
+        "API rate limits",
+        "The public API allows 100 requests per minute per key. Error code ERR-429 means the rate limit was exceeded.",
+    ),
+    (
+        "onboarding",
+        "Onboarding checklist",
+        "New customers get a kickoff call, a data import session and admin training in their first two weeks.",
+    ),
+    (
+        "security",
+        "Security practices",
+        "Data is encrypted at rest with AES-256 and in transit with TLS 1.3. Access is reviewed every quarter.",
+    ),
 ]
 
 

@@ -40,8 +40,10 @@ def test_cranfield_is_converted_with_positional_query_numbers(cranfield: Collect
 
 def test_beir_round_trip(cranfield: Collection, tmp_path: Path) -> None:
     small = Collection(
-        corpus=dict(list(cranfield.corpus.items())[:20]), queries={"1": cranfield.queries["1"]},
-        qrels={"1": cranfield.qrels["1"]}, name="small",
+        corpus=dict(list(cranfield.corpus.items())[:20]),
+        queries={"1": cranfield.queries["1"]},
+        qrels={"1": cranfield.qrels["1"]},
+        name="small",
     )
     write_beir(small, tmp_path)
     assert (tmp_path / "qrels" / "test.tsv").read_text().startswith("query-id\tcorpus-id\tscore\n")
@@ -60,9 +62,13 @@ def _write_tiny_beir(folder: Path) -> None:
     queries = {"q1": "how do I get my money back", "q2": "password reset link", "q3": "when do invoices arrive"}
     qrels = [("q1", "d1", 2), ("q2", "d3", 2), ("q3", "d4", 1)]
     (folder / "qrels").mkdir(parents=True)
-    (folder / "corpus.jsonl").write_text("".join(json.dumps({"_id": i, "title": "", "text": t}) + "\n" for i, t in docs.items()))
+    (folder / "corpus.jsonl").write_text(
+        "".join(json.dumps({"_id": i, "title": "", "text": t}) + "\n" for i, t in docs.items())
+    )
     (folder / "queries.jsonl").write_text("".join(json.dumps({"_id": i, "text": t}) + "\n" for i, t in queries.items()))
-    (folder / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\n" + "".join(f"{q}\t{d}\t{s}\n" for q, d, s in qrels))
+    (folder / "qrels" / "test.tsv").write_text(
+        "query-id\tcorpus-id\tscore\n" + "".join(f"{q}\t{d}\t{s}\n" for q, d, s in qrels)
+    )
 
 
 def test_cli_eval_prints_bm25_dense_and_hybrid_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -76,7 +82,12 @@ def test_cli_eval_prints_bm25_dense_and_hybrid_rows(tmp_path: Path, monkeypatch:
     assert result.exit_code == 0, result.output
     rows = {line.split()[0]: line for line in result.output.splitlines() if line.startswith("  ")}
     assert {"bm25", "dense", "hybrid"} <= set(rows)
-    assert "nDCG@3=" in rows["hybrid"] and "MRR@3=" in rows["hybrid"] and "P@3=" in rows["hybrid"] and "R@3=" in rows["hybrid"]
+    assert (
+        "nDCG@3=" in rows["hybrid"]
+        and "MRR@3=" in rows["hybrid"]
+        and "P@3=" in rows["hybrid"]
+        and "R@3=" in rows["hybrid"]
+    )
     assert "mine: 5 documents, 3 judged queries" in result.output
 
 

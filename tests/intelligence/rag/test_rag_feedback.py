@@ -9,8 +9,16 @@ from intelligence.rag.actions import feedback, ingest, retrieve
 from intelligence.rag.schemas import DocumentIn, FeedbackInput, IngestInput, RetrieveInput
 
 DOCS = [
-    DocumentIn(id="refund-v1", title="Refund policy", text="Refunds: customers may return items for a refund within 14 days. Refunds take two weeks."),
-    DocumentIn(id="refund-v2", title="Refund policy", text="Refunds: customers may return items for a refund within 30 days. Refunds take five days."),
+    DocumentIn(
+        id="refund-v1",
+        title="Refund policy",
+        text="Refunds: customers may return items for a refund within 14 days. Refunds take two weeks.",
+    ),
+    DocumentIn(
+        id="refund-v2",
+        title="Refund policy",
+        text="Refunds: customers may return items for a refund within 30 days. Refunds take five days.",
+    ),
     DocumentIn(id="shipping", title="Shipping", text="Orders ship within two business days from our warehouse."),
 ]
 QUERY = "refund policy for returned items"

@@ -25,12 +25,28 @@ def test_stale_documents_are_flagged_and_refreshed_from_their_source(ctx: Action
     source = tmp_path / "prices.jsonl"
     old = time.time() - 2 * HOUR
     rows = [
-        {"id": "price-list", "title": "Price list", "text": "The Pro plan costs 20 euros per month.", "timestamp": old, "ttl_s": HOUR},
+        {
+            "id": "price-list",
+            "title": "Price list",
+            "text": "The Pro plan costs 20 euros per month.",
+            "timestamp": old,
+            "ttl_s": HOUR,
+        },
         {"id": "about", "title": "About us", "text": "We were founded in Lyon in 2012.", "ttl_s": 30 * 24 * HOUR},
     ]
     _write(source, rows)
     ingest(ctx, IngestInput(collection="website", path=str(source)))
-    ingest(ctx, IngestInput(collection="website", documents=[DocumentIn(id="memo", text="Old memo about moving the office to the second floor.", timestamp=old, ttl_s=HOUR)]))
+    ingest(
+        ctx,
+        IngestInput(
+            collection="website",
+            documents=[
+                DocumentIn(
+                    id="memo", text="Old memo about moving the office to the second floor.", timestamp=old, ttl_s=HOUR
+                )
+            ],
+        ),
+    )
 
     hit = retrieve(ctx, RetrieveInput(collection="website", query="how much is the Pro plan", k=1)).hits[0]
     assert hit.doc_id == "price-list" and hit.stale
