@@ -82,14 +82,14 @@ _FIELD = re.compile(r"^\.([ITABW])\b ?(.*)$")
 
 def _smart_records(path: Path) -> list[tuple[str, dict[str, str]]]:
     """Parse a SMART tagged file into (id, {field: text}) in file order."""
-    records: list[tuple[str, dict[str, str]]] = []
+    records: list[tuple[str, dict[str, list[str]]]] = []
     current: dict[str, list[str]] = {}
     marker = ""
     for line in path.read_text(encoding="ascii").splitlines():
         m = _FIELD.match(line)
         if m and m.group(1) == "I":
             current = {}
-            records.append((m.group(2).strip(), current))  # type: ignore[arg-type]
+            records.append((m.group(2).strip(), current))
             marker = ""
         elif m and not m.group(2):
             marker = m.group(1)
