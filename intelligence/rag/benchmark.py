@@ -54,7 +54,7 @@ def corpus_fingerprint(coll: Collection) -> str:
 def eval_index(coll: Collection, client: Any) -> HybridIndex:
     """The collection's index in ``client``, embedded once and reused while the corpus is unchanged."""
     name = f"eval-{coll.name or 'collection'}-{corpus_fingerprint(coll)}"[:120]
-    index = HybridIndex(store.open_collection(client, name), source="chroma")
+    index = HybridIndex(store.open_collection(client, name), source="chroma", client=client)
     docs = [Document(id=d, text=text, title=title) for d, (title, text) in coll.corpus.items()]
     chunks = [c for doc in docs for c in chunk_document(doc)]
     if index.count() != len(chunks):

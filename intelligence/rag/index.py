@@ -28,8 +28,11 @@ UPSERT_BATCH = 256
 class HybridIndex:
     """Dense + sparse retrieval over a Chroma collection; ``source`` names it in every hit."""
 
-    def __init__(self, collection: Any, source: str = "chroma", model_path: str | None = None) -> None:
+    def __init__(
+        self, collection: Any, source: str = "chroma", model_path: str | None = None, client: Any = None
+    ) -> None:
         self.collection = collection
+        self.client = client
         self.source = source
         self.model_path = model_path
         self._lock = threading.Lock()
@@ -61,21 +64,20 @@ class HybridIndex:
         self._bump()
 
     def _bump(self) -> None:
-        generation = int((self._current_metadata() or {}).get("generation", 0)) + 1
+        generation = int(self._current_metadata().get("generation", 0)) + 1
         self.collection.modify(metadata={"generation": generation})
         with self._lock:
             self._generation = None  # rebuild on next search
 
-    def _current_metadata(self) -> dict[str, Any] | None:
-        try:
-            fresh = self.collection._client.get_collection(self.collection.name)  # noqa: SLF001 - re-read metadata
-            return dict(fresh.metadata or {})
-        except Exception:  # noqa: BLE001 - fall back to the metadata we hold
+    def _current_metadata(self) -> dict[str, Any]:
+        """The collection's metadata as stored now (another process may have bumped it)."""
+        if self.client is None:  # no client to re-read through: only our own writes are seen
             return dict(self.collection.metadata or {})
+        return dict(self.client.get_collection(self.collection.name).metadata or {})
 
     # --- BM25 state -----------------------------------------------------------------
     def _sparse(self) -> BM25:
-        generation = int((self._current_metadata() or {}).get("generation", 0))
+        generation = int(self._current_metadata().get("generation", 0))
         with self._lock:
             if self._bm25 is None or generation != self._generation:
                 got = self.collection.get(include=["documents", "metadatas"])

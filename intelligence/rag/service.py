@@ -25,7 +25,7 @@ from intelligence.rag.registry import DocumentRegistry
 from intelligence.rag.router import Route, route
 from intelligence.rag.scoring import DEFAULT_WEIGHTS, ValueWeights, value_rank
 from intelligence.rag.sources import IndexSource, Source, search_all
-from intelligence.rag.types import Document, Hit
+from intelligence.rag.types import Chunk, Document, Hit
 
 log = logging.getLogger(__name__)
 
@@ -78,32 +78,33 @@ class RagService:
         if not _NAME.match(collection):
             raise ConfigError(f"collection name {collection!r}: use 3-128 letters, digits, '.', '_' or '-'")
         if collection not in self._indexes:
-            self._indexes[collection] = HybridIndex(store.open_collection(self.client, collection))
+            self._indexes[collection] = HybridIndex(store.open_collection(self.client, collection), client=self.client)
         return self._indexes[collection]
 
     # --- ingestion and freshness ------------------------------------------------------
     def ingest(self, collection: str, docs: Sequence[Document], force: bool = False) -> IngestResult:
         """Chunk, embed and store ``docs``; unchanged documents are skipped unless ``force``."""
         now = time.time()
-        index, result = self.index(collection), IngestResult()
-        todo: list[tuple[Document, list[Any]]] = []
+        index = self.index(collection)
+        skipped: list[str] = []
+        todo: list[tuple[Document, list[Chunk]]] = []
         for doc in docs:
             if self.registry is not None and not force and self.registry.unchanged(collection, doc):
-                result.skipped.append(doc.id)
+                skipped.append(doc.id)
                 continue
             doc = doc if doc.timestamp else replace(doc, timestamp=now)
             todo.append((doc, chunk_document(doc)))
-        for doc, chunks in todo:
-            old = self.registry.get(collection, doc.id) if self.registry is not None else None
-            if old and old["chunks"] > len(chunks):
-                index.collection.delete(ids=[f"{doc.id}#{n}" for n in range(len(chunks), old["chunks"])])
+        if self.registry is not None:  # a shorter new version must not leave its old tail chunks behind
+            for doc, chunks in todo:
+                old = self.registry.get(collection, doc.id)
+                if old and old["chunks"] > len(chunks):
+                    index.collection.delete(ids=[f"{doc.id}#{n}" for n in range(len(chunks), old["chunks"])])
         written = index.upsert([c for _, chunks in todo for c in chunks]) if todo else 0
-        for doc, chunks in todo:
-            if self.registry is not None:
+        if self.registry is not None:
+            for doc, chunks in todo:
                 self.registry.upsert(collection, doc, len(chunks), now)
-            result.ingested.append(doc.id)
-        log.info("%s: ingested %d docs (%d chunks), skipped %d", collection, len(todo), written, len(result.skipped))
-        return replace(result, chunks=written)
+        log.info("%s: ingested %d docs (%d chunks), skipped %d", collection, len(todo), written, len(skipped))
+        return IngestResult(ingested=[d.id for d, _ in todo], skipped=skipped, chunks=written)
 
     def flag_stale(self, collection: str) -> list[str]:
         """Flag documents past their time-to-live; returns the stale ids."""

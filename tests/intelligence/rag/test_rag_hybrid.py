@@ -61,7 +61,8 @@ def test_hits_explain_their_scores_and_the_store_survives_a_new_process(
     assert hits == sorted(hits, key=lambda h: -h.score)
 
     # A fresh client (as another worker process would open) finds the same collection and results.
-    reopened = HybridIndex(store.open_collection(store.chroma_client(chroma_dir), index.collection.name))
+    client = store.chroma_client(chroma_dir)
+    reopened = HybridIndex(store.open_collection(client, index.collection.name), client=client)
     assert reopened.count() == index.count()
     assert [h.id for h in reopened.search(query, 5)] == [h.id for h in hits]
 
@@ -69,7 +70,8 @@ def test_hits_explain_their_scores_and_the_store_survives_a_new_process(
 def test_index_sees_writes_made_through_another_handle(index: HybridIndex, chroma_dir: Path) -> None:
     from intelligence.rag.types import Chunk
 
-    other = HybridIndex(store.open_collection(store.chroma_client(chroma_dir), index.collection.name))
+    client = store.chroma_client(chroma_dir)
+    other = HybridIndex(store.open_collection(client, index.collection.name), client=client)
     assert not index.sparse("zeppelin mooring mast")  # BM25 mirror built, word unknown
     other.upsert([Chunk(id="new#0", doc_id="new", text="zeppelin mooring mast loads", metadata={"doc_id": "new"})])
     try:
