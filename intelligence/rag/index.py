@@ -1,14 +1,16 @@
 """Hybrid search over one Chroma collection: dense vectors plus BM25, fused.
 
 Chroma is the store of record (texts, vectors, metadata). The BM25 index is rebuilt
-from it when the collection's ``generation`` (bumped by every write, from any process)
-differs from the one the index was built at, so a worker sees another's ingests.
+from it when the collection's ``generation``
+(a random token replaced by every write, from any process) differs from the one the
+index was built at, so a worker sees another's ingests.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import uuid
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -41,7 +43,7 @@ class HybridIndex:
         self._texts: list[str] = []
         self._metas: list[dict[str, Any]] = []
         self._pos: dict[str, int] = {}
-        self._generation: int | None = None
+        self._generation: str | None = None
 
     # --- writes -----------------------------------------------------------------
     def upsert(self, chunks: Sequence[Chunk]) -> int:
@@ -64,8 +66,8 @@ class HybridIndex:
         self._bump()
 
     def _bump(self) -> None:
-        generation = int(self._current_metadata().get("generation", 0)) + 1
-        self.collection.modify(metadata={"generation": generation})
+        # A fresh random token, not a counter: two writers racing can never end on the same value.
+        self.collection.modify(metadata={"generation": uuid.uuid4().hex})
         with self._lock:
             self._generation = None  # rebuild on next search
 
@@ -77,7 +79,7 @@ class HybridIndex:
 
     # --- BM25 state -----------------------------------------------------------------
     def _sparse(self) -> BM25:
-        generation = int(self._current_metadata().get("generation", 0))
+        generation = str(self._current_metadata().get("generation", 0))
         with self._lock:
             if self._bm25 is None or generation != self._generation:
                 got = self.collection.get(include=["documents", "metadatas"])
@@ -87,7 +89,7 @@ class HybridIndex:
                 self._pos = {cid: i for i, cid in enumerate(self._ids)}
                 self._bm25 = BM25(self._texts)
                 self._generation = generation
-                log.info("built BM25 over %d chunks of %s (generation %d)", len(self._ids), self.source, generation)
+                log.info("built BM25 over %d chunks of %s (generation %s)", len(self._ids), self.source, generation)
             return self._bm25
 
     def count(self) -> int:
