@@ -72,7 +72,14 @@ def test_unchanged_documents_are_not_embedded_again(ctx: ActionContext) -> None:
 
 
 def test_refresh_circuit_runs_hourly_and_uses_real_actions() -> None:
-    circuit = yaml.safe_load((ROOT / "examples" / "circuits" / "rag_refresh.yaml").read_text())
+    from circuits.loader import load_file
+    from circuits.validate import validate
+
+    path = ROOT / "examples" / "circuits" / "rag_refresh.yaml"
+    loaded, source = load_file(path)
+    assert validate(loaded, ActionRegistry.from_modules([actions]), source) == []  # the engine accepts it
+
+    circuit = yaml.safe_load(path.read_text())
     assert circuit["trigger"] == {"schedule": "0 * * * *"}
     registry = ActionRegistry.from_modules([actions])
     assert [s["action"] for s in circuit["steps"]] == ["rag.flag_stale", "rag.refresh"]
