@@ -71,7 +71,8 @@ def models(ctx: ActionContext) -> ModelCache:
     """The process's cache of loaded champion models."""
     from intelligence.ml.serving import ModelCache
 
-    return ctx.resource(MODELS_RESOURCE, lambda: ModelCache(registry(ctx)))
+    reg = registry(ctx)  # built first: resource factories must not nest (the resource lock is not reentrant)
+    return ctx.resource(MODELS_RESOURCE, lambda: ModelCache(reg))
 
 
 @contextmanager

@@ -166,13 +166,13 @@ def models(name: str | None, history: bool) -> None:
         click.echo("no models registered" + (f" under {name!r}" if name else ""))
         return
     click.echo(
-        f"{'name':<16} {'ver':>4} {'status':<10} {'estimator':<24} {'ROC AUC':>7} {'PR AUC':>7} "
+        f"{'name':<16} {'ver':>4} {'status':<10} {'estimator':<30} {'ROC AUC':>7} {'PR AUC':>7} "
         f"{'Brier':>6} {'rows':>7}  created           note"
     )
     for v in rows:
         m = v.metrics
         click.echo(
-            f"{v.name:<16} {v.version:>4} {v.status:<10} {v.estimator:<24} {m.roc_auc:>7.3f} {m.pr_auc:>7.3f} "
+            f"{v.name:<16} {v.version:>4} {v.status:<10} {v.estimator:<30} {m.roc_auc:>7.3f} {m.pr_auc:>7.3f} "
             f"{m.brier:>6.3f} {v.n_rows:>7}  {v.created_at:%Y-%m-%d %H:%M}  {v.note or ''}"
         )
     if history and name:

@@ -152,3 +152,16 @@ def test_outcomes_become_training_rows(ctx) -> None:  # type: ignore[no-untyped-
     assert result.challenger_version == 2 and result.reason
     replay = actions.retrain(_step(ctx, "nightly"), RetrainInput(name="lead_score", engine="baseline", margin=0.0))
     assert replay.challenger_version == 2 and replay.reason == result.reason
+
+
+def test_first_call_in_a_fresh_worker_can_be_a_prediction(settings, leads_model, leads_spec, engine, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from intelligence.ml.registry import ModelRegistry
+
+    setup = ModelRegistry(engine, tmp_path / "models")
+    setup.register("lead_score", leads_model, leads_spec)
+    setup.promote("lead_score", 1, "first")
+    fresh = ActionContext.for_test(settings=settings)  # nothing built yet in this "process"
+    try:
+        assert actions.predict(fresh, PredictInput(record=_leads(1)[0])).model_version == 1
+    finally:
+        fresh.resources.close()
