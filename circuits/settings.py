@@ -60,7 +60,11 @@ class Settings(BaseSettings):
     chroma_url: str | None = Field(None, description="Chroma server URL; unset = embedded PersistentClient under home.")
     neo4j_url: str | None = Field(None, description="Bolt URL of the knowledge graph; unset = embedded ArcadeDB.")
     neo4j_user: str = Field("root")
-    neo4j_password: str = Field("circuit-os-graph")
+    neo4j_password: str = Field("circuit-os-graph", description="At least 8 characters (the embedded server insists).")
+    neo4j_database: str | None = Field(None, description="Database name; unset = the server's default.")
+    rag_value_weights: dict[str, float] | None = Field(
+        None, description="JSON weights of relevance, freshness, authority, usefulness, context match."
+    )
 
     # --- llm -------------------------------------------------------------------------
     anthropic_api_key: str | None = Field(None)
