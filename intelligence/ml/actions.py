@@ -158,7 +158,8 @@ def _spec(reg: ModelRegistry, inp: TrainInput) -> TrainSpec:
     else:
         if inp.label is None:
             raise ConfigError(f"ml.train {inp.name}: 'label' is needed with 'data'")
-        spec = TrainSpec(source=inp.data, label=inp.label)
+        local = not inp.data.startswith(("sql:", "example:"))
+        spec = TrainSpec(source=str(Path(inp.data).resolve()) if local else inp.data, label=inp.label)
     updates = {
         k: v
         for k, v in {

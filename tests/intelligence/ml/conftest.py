@@ -4,6 +4,7 @@ trained once per session on subsamples with a few seconds of AutoML each."""
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,9 +22,12 @@ BUDGET_S = 2.0
 
 
 @pytest.fixture(autouse=True)
-def _quiet() -> None:
-    warnings.filterwarnings("ignore", category=UserWarning)
-    warnings.filterwarnings("ignore", category=FutureWarning)
+def _quiet() -> Iterator[None]:
+    """scikit-learn and FLAML warn about unknown categories and defaults; not what these tests check."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        warnings.simplefilter("ignore", FutureWarning)
+        yield
 
 
 @pytest.fixture
