@@ -176,7 +176,7 @@ class Resources:
     def __init__(self, settings: Any = None) -> None:
         self.settings = settings
         self._items: dict[str, Any] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # a factory may ask for another resource
 
     def get(self, name: str, factory: Callable[[], T]) -> T:
         item = self._items.get(name)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
-from typing import Annotated
+from typing import Annotated, Literal
 
 from circuits.errors import ConfigError
 
@@ -41,6 +41,11 @@ class Settings(BaseSettings):
         description="Comma-separated modules whose @action functions workers register.",
     )
     event_stream: str = Field("circuit:events", description="Redis Stream that other languages XADD events to.")
+    publish_mode: Literal["worker", "direct"] = Field(
+        "worker",
+        description="worker: publish() hands events to the ingest task; direct: the producer matches circuits "
+        "and enqueues runs itself (one hop less; it needs CIRCUIT_CIRCUITS and the action modules).",
+    )
     event_max_bytes: int = Field(256 * 1024, description="Largest accepted event envelope, in bytes of JSON.")
     dedupe_ttl_s: int = Field(7 * 24 * 3600, description="How long an event id or idempotency key is remembered.")
     output_max_bytes: int = Field(64 * 1024, description="Largest step output carried to later steps.")

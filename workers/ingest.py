@@ -61,6 +61,8 @@ def accept(rt: Runtime, event: Event, *, reclaimed: bool = False, only: Entry | 
     pipe = r.pipeline(transaction=False)
     for _, run_id in runs:
         pipe.set(f"circuit:started:{run_id}", "1", nx=True, ex=rt.settings.dedupe_ttl_s)
+    for _, run_id in runs:
+        recorder.open_run(pipe, run_id)
     recorder.add_records(pipe, [
         {"k": "event", "id": event.id, "tenant": event.tenant, "type": event.type, "source": event.source,
          "subject": event.subject, "idempotencykey": event.idempotencykey, "time_ts": event.time.timestamp(),

@@ -19,6 +19,12 @@ def done_key(run_id: str) -> str:
     return f"circuit:done:{run_id}"
 
 
+def open_run(pipe: redis.client.Pipeline, run_id: str) -> None:
+    """Create the run's done hash with its TTL once, so steps need not refresh it."""
+    pipe.hset(done_key(run_id), "__run__", "1")
+    pipe.expire(done_key(run_id), DONE_TTL_S)
+
+
 def failed_key(run_id: str) -> str:
     return f"circuit:failed:{run_id}"
 
@@ -36,7 +42,6 @@ def add_records(pipe: redis.client.Pipeline, records: list[dict[str, Any]]) -> N
         pipe.xadd(LEDGER_STREAM, {"r": dumps(rec)})
         if rec["k"] == "run_end":
             pipe.hset(done_key(rec["run_id"]), END_FIELD, rec["status"])
-            pipe.expire(done_key(rec["run_id"]), DONE_TTL_S)
 
 
 def write(r: redis.Redis, records: list[dict[str, Any]]) -> None:
@@ -49,8 +54,7 @@ def write(r: redis.Redis, records: list[dict[str, Any]]) -> None:
 def step_done(r: redis.Redis, run_id: str, step_key: str, output_json: str, records: list[dict[str, Any]]) -> None:
     """Mark a step done (for redelivery) and append its ledger records, in one round trip."""
     pipe = r.pipeline(transaction=False)
-    pipe.hset(done_key(run_id), step_key, output_json)
-    pipe.expire(done_key(run_id), DONE_TTL_S)
+    pipe.hset(done_key(run_id), step_key, output_json)  # the hash's TTL was set when the run started
     add_records(pipe, records)
     pipe.execute()
 

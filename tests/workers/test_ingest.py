@@ -127,3 +127,15 @@ def test_a_redelivered_step_that_already_succeeded_is_not_run_again(ledger: Any,
     again = {s["step_id"]: s for s in get_run(ledger, run["id"])["steps"]}
     assert again["first"]["output"] == {"doubled": 6}  # not 2000: the step did not run again
 
+
+
+def test_direct_publish_mode_starts_the_run_from_the_producer(run_of: Any) -> None:
+    from workers.runtime import runtime
+
+    settings = runtime().settings
+    settings.publish_mode = "direct"
+    try:
+        event = publish("test.sequence", {"n": 8}, id=new_id("direct"))
+    finally:
+        settings.publish_mode = "worker"
+    assert run_of(event.id)["steps"][1]["output"] == {"plus_one": 17}
