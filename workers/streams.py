@@ -24,13 +24,14 @@ class StreamConsumer(ABC):
     """Read ``stream`` as one consumer of ``group``; subclasses say what to do with a batch."""
 
     def __init__(self, r: redis.Redis, stream: str, group: str, *, batch: int = 500, block_ms: int = 200,
-                 claim_idle_ms: int = 60_000) -> None:
+                 claim_idle_ms: int = 60_000, linger_s: float = 0.0) -> None:
         self.r = r
         self.stream = stream
         self.group = group
         self.batch = batch
         self.block_ms = block_ms
         self.claim_idle_ms = claim_idle_ms
+        self.linger_s = linger_s  # wait this long after a batch, so the next one is bigger
         self.consumer = f"{socket.gethostname()}-{os.getpid()}-{threading.get_ident() % 10000}"
         self.stopping = threading.Event()
         self._last_claim = 0.0
@@ -82,7 +83,8 @@ class StreamConsumer(ABC):
             try:
                 self.ensure_group()
                 while not self.stopping.is_set() and (deadline is None or time.monotonic() < deadline):
-                    self.poll()
+                    if self.poll() and self.linger_s:
+                        self.stopping.wait(self.linger_s)
                     delay = 0.5
             except (redis.ConnectionError, redis.TimeoutError) as exc:
                 log.warning("%s: Redis unavailable (%s); retrying in %.1fs", self.group, exc, delay)
