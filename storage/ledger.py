@@ -88,9 +88,9 @@ def _insert(engine: Engine, table: sa.Table) -> Any:
     return dialect.insert(table)
 
 
-def bounded(value: Any, limit: int) -> Any:
-    """``value`` if its JSON fits in ``limit`` bytes, else a marked preview (the ledger stays small)."""
-    text = json.dumps(value, default=str)
+def bounded(value: Any, limit: int, text: str | None = None) -> Any:
+    """``value`` if its JSON (``text``, when already made) fits in ``limit`` bytes, else a marked preview."""
+    text = json.dumps(value, default=str) if text is None else text
     if len(text) <= limit:
         return value
     return {"_truncated": True, "bytes": len(text), "preview": text[: max(0, limit - 100)]}

@@ -71,7 +71,7 @@ def run_action(task: Task, spec: ActionSpec, ctx: dict[str, Any], step: dict[str
         fail(ctx, key, spec.name, attempt, started,
              f"output is {len(out_json)} bytes, over CIRCUIT_OUTPUT_MAX_BYTES={rt.settings.output_max_bytes}")
     records = [recorder.step_record(run_id, key, spec.name, "succeeded", attempt, started,
-                                    output=bounded(output, rt.settings.ledger_output_max_bytes))]
+                                    output=bounded(output, rt.settings.ledger_output_max_bytes, out_json))]
     if step["final"]:
         records.append(recorder.run_end(run_id, "succeeded"))
     recorder.step_done(rt.redis, run_id, key, out_json, records)
