@@ -160,7 +160,8 @@ def main() -> None:
 
         rt = runtime()
         upgrade(rt.engine)
-        log = open(ROOT / ".circuit-os-bench-worker.log", "wb")  # noqa: SIM115 - closed below
+        (ROOT / ".circuit-os").mkdir(exist_ok=True)
+        log = open(ROOT / ".circuit-os" / "bench-worker.log", "wb")  # noqa: SIM115 - closed below
         worker = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "workers", "worker", "-c", str(args.concurrency), "-I",
              "bench.plain_tasks", "--loglevel", "WARNING", "--without-mingle", "--without-gossip"],
