@@ -196,18 +196,7 @@ class ModelRegistry:
             if current is not None and current.id != target.id:
                 current.status, current.retired_at = RETIRED, utcnow()
             target.status, target.promoted_at, target.retired_at, target.note = CHAMPION, utcnow(), None, reason
-            s.add(
-                Decision(
-                    name=name,
-                    kind=kind,
-                    version=version,
-                    reason=reason,
-                    details=details or {},
-                    champion_version=current.version if current else None,
-                    run_key=run_key,
-                    created_at=utcnow(),
-                )
-            )
+            s.add(_decision(name, kind, version, reason, details, current, run_key))
             s.flush()
             info = VersionInfo.of(target)
         log.info("%s v%d is champion: %s", name, version, reason)
@@ -221,18 +210,7 @@ class ModelRegistry:
             target = self._row(s, name, version)
             current = self._champion_row(s, name)
             target.status, target.retired_at, target.note = RETIRED, utcnow(), f"refused: {reason}"
-            s.add(
-                Decision(
-                    name=name,
-                    kind="refused",
-                    version=version,
-                    reason=reason,
-                    details=details or {},
-                    champion_version=current.version if current else None,
-                    run_key=run_key,
-                    created_at=utcnow(),
-                )
-            )
+            s.add(_decision(name, "refused", version, reason, details, current, run_key))
             s.flush()
             info = VersionInfo.of(target)
         log.info("%s v%d refused: %s", name, version, reason)
@@ -262,17 +240,7 @@ class ModelRegistry:
                 )
             current.status, current.retired_at, current.note = RETIRED, utcnow(), f"rolled back: {reason}"
             previous.status, previous.retired_at = CHAMPION, None
-            s.add(
-                Decision(
-                    name=name,
-                    kind="rollback",
-                    version=previous.version,
-                    champion_version=current.version,
-                    reason=reason,
-                    details={},
-                    created_at=utcnow(),
-                )
-            )
+            s.add(_decision(name, "rollback", previous.version, reason, None, current, None))
             s.flush()
             info = VersionInfo.of(previous)
         log.info("%s rolled back from v%d to v%d", name, current.version, previous.version)
@@ -293,3 +261,10 @@ class ModelRegistry:
         if row is None:
             raise NotFoundError(f"model {name!r} has no version {version}")
         return row
+
+
+def _decision(name: str, kind: str, version: int, reason: str, details: dict[str, Any] | None,
+              champion: Any, run_key: str | None) -> Decision:
+    """The record of a promotion, refusal or rollback, with the champion it was judged against."""
+    return Decision(name=name, kind=kind, version=version, reason=reason, details=details or {},
+                    champion_version=champion.version if champion else None, run_key=run_key, created_at=utcnow())
