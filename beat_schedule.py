@@ -20,8 +20,9 @@ def cron(line: str) -> crontab:
     """A five-field cron line (minute hour day-of-month month day-of-week) as a Celery crontab."""
     minute, hour, day_of_month, month_of_year, day_of_week = line.split()
     try:
-        return crontab(minute=minute, hour=hour, day_of_month=day_of_month, month_of_year=month_of_year,
-                       day_of_week=day_of_week)
+        return crontab(
+            minute=minute, hour=hour, day_of_month=day_of_month, month_of_year=month_of_year, day_of_week=day_of_week
+        )
     except ValueError as exc:
         raise DefinitionError(f"bad cron schedule {line!r}: {exc}") from None
 

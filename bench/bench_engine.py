@@ -41,7 +41,7 @@ class _Progress:
 
     def __call__(self) -> bool:
         while self.pos < len(self.keys):
-            batch = self.keys[self.pos:self.pos + 50]
+            batch = self.keys[self.pos : self.pos + 50]
             pipe = self.r.pipeline(transaction=False)
             for k in batch:
                 pipe.hexists(k, self.field) if self.field else pipe.exists(k)
@@ -79,8 +79,9 @@ def plain_chords(r: Any, n: int) -> float:
     return n / (_wait(_all_exist(r, keys), "plain chords") - t0)
 
 
-def circuit_runs(r: Any, engine: sa.Engine, event_type: str, circuit: str, n: int,
-                 mode: str = "worker") -> tuple[float, float]:
+def circuit_runs(
+    r: Any, engine: sa.Engine, event_type: str, circuit: str, n: int, mode: str = "worker"
+) -> tuple[float, float]:
     """(runs/s until every run ended, runs/s until the ledger in SQL shows them all)."""
     from storage.ledger import RunRow
     from workers.ingest import run_id_for
@@ -150,10 +151,14 @@ def main() -> None:
     from workers.embedded import EmbeddedPostgres, EmbeddedRedis
 
     with EmbeddedRedis() as redis_url, EmbeddedPostgres() as pg_url:
-        os.environ.update({
-            "CIRCUIT_REDIS_URL": redis_url, "CIRCUIT_DATABASE_URL": pg_url,
-            "CIRCUIT_CIRCUITS": str(ROOT / "bench" / "circuits"), "CIRCUIT_ACTION_MODULES": "circuits.builtin",
-        })
+        os.environ.update(
+            {
+                "CIRCUIT_REDIS_URL": redis_url,
+                "CIRCUIT_DATABASE_URL": pg_url,
+                "CIRCUIT_CIRCUITS": str(ROOT / "bench" / "circuits"),
+                "CIRCUIT_ACTION_MODULES": "circuits.builtin",
+            }
+        )
         from storage.migrate import upgrade
         from workers.app import app
         from workers.runtime import runtime
@@ -163,9 +168,26 @@ def main() -> None:
         (ROOT / ".circuit-os").mkdir(exist_ok=True)
         log = open(ROOT / ".circuit-os" / "bench-worker.log", "wb")  # noqa: SIM115 - closed below
         worker = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "workers", "worker", "-c", str(args.concurrency), "-I",
-             "bench.plain_tasks", "--loglevel", "WARNING", "--without-mingle", "--without-gossip"],
-            cwd=ROOT, env=os.environ.copy(), stdout=log, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "workers",
+                "worker",
+                "-c",
+                str(args.concurrency),
+                "-I",
+                "bench.plain_tasks",
+                "--loglevel",
+                "WARNING",
+                "--without-mingle",
+                "--without-gossip",
+            ],
+            cwd=ROOT,
+            env=os.environ.copy(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         try:
             _wait(lambda: bool(app.control.ping(timeout=0.5)), "the worker")
@@ -178,14 +200,16 @@ def main() -> None:
                 a, b = circuit_runs(r, rt.engine, "bench.sequence", "bench-sequence", args.chains)
                 rows["cs"].append(a)
                 rows["cs_sql"].append(b)
-                rows["csd"].append(circuit_runs(r, rt.engine, "bench.sequence", "bench-sequence", args.chains,
-                                                "direct")[0])
+                rows["csd"].append(
+                    circuit_runs(r, rt.engine, "bench.sequence", "bench-sequence", args.chains, "direct")[0]
+                )
                 rows["pd"].append(plain_chords(r, args.chords))
                 a, b = circuit_runs(r, rt.engine, "bench.parallel", "bench-parallel", args.chords)
                 rows["cp"].append(a)
                 rows["cp_sql"].append(b)
-                rows["cpd"].append(circuit_runs(r, rt.engine, "bench.parallel", "bench-parallel", args.chords,
-                                                "direct")[0])
+                rows["cpd"].append(
+                    circuit_runs(r, rt.engine, "bench.parallel", "bench-parallel", args.chords, "direct")[0]
+                )
             ours, plain = latency(r, rt.engine, args.latency, "worker")
             ours_direct, _ = latency(r, rt.engine, args.latency, "direct", plain_too=False)
         finally:
@@ -195,19 +219,27 @@ def main() -> None:
             rt.close()
 
     best = {k: max(v) for k, v in rows.items()}
-    print(f"\nCircuit OS vs plain Celery: one Redis, one worker (prefork -c {args.concurrency}), "
-          f"ledger to PostgreSQL; best of {args.rounds} rounds")
-    print(f"{'workload':<34}{'plain Celery':>13}{'circuit':>10}{'ratio':>8}{'direct':>10}{'ratio':>8}"
-          f"{'in SQL ledger':>15}")
-    for label, plain_key, ours_key in (("5-step sequence (runs/s)", "pc", "cs"),
-                                       ("10-way parallel + join (runs/s)", "pd", "cp")):
+    print(
+        f"\nCircuit OS vs plain Celery: one Redis, one worker (prefork -c {args.concurrency}), "
+        f"ledger to PostgreSQL; best of {args.rounds} rounds"
+    )
+    print(
+        f"{'workload':<34}{'plain Celery':>13}{'circuit':>10}{'ratio':>8}{'direct':>10}{'ratio':>8}"
+        f"{'in SQL ledger':>15}"
+    )
+    for label, plain_key, ours_key in (
+        ("5-step sequence (runs/s)", "pc", "cs"),
+        ("10-way parallel + join (runs/s)", "pd", "cp"),
+    ):
         p, o, d = best[plain_key], best[ours_key], best[ours_key + "d"]
         print(f"{label:<34}{p:>13.1f}{o:>10.1f}{o / p:>7.2f}x{d:>10.1f}{d / p:>7.2f}x{best[ours_key + '_sql']:>15.1f}")
     for label, q in (("publish to first step p50 (ms)", 0.5), ("publish to first step p99 (ms)", 0.99)):
         print(f"{label:<34}{pct(plain, q):>13.2f}{pct(ours, q):>10.2f}{'':>8}{pct(ours_direct, q):>10.2f}")
-    print("circuit = publish() through the ingest task (default); direct = CIRCUIT_PUBLISH_MODE=direct, the producer "
-          "enqueues the run itself.\nplain latency = apply_async to task start. 'in SQL ledger' = runs/s until "
-          "PostgreSQL shows every run succeeded (default mode).")
+    print(
+        "circuit = publish() through the ingest task (default); direct = CIRCUIT_PUBLISH_MODE=direct, the producer "
+        "enqueues the run itself.\nplain latency = apply_async to task start. 'in SQL ledger' = runs/s until "
+        "PostgreSQL shows every run succeeded (default mode)."
+    )
 
 
 if __name__ == "__main__":

@@ -40,7 +40,9 @@ class Entry:
         return f"{self.circuit.version}+{self.circuit.digest}"
 
 
-def check_path(path: str | Path, registry: ActionRegistry) -> tuple[list[tuple[Circuit, Source]], list[DefinitionError]]:
+def check_path(
+    path: str | Path, registry: ActionRegistry
+) -> tuple[list[tuple[Circuit, Source]], list[DefinitionError]]:
     """Load and validate every circuit file at ``path``; return the good ones and all problems."""
     good: list[tuple[Circuit, Source]] = []
     problems: list[DefinitionError] = []
@@ -56,7 +58,9 @@ def check_path(path: str | Path, registry: ActionRegistry) -> tuple[list[tuple[C
             continue
         found = validate(circuit, registry, source)
         if circuit.name in names:
-            found.append(source.error(f"circuit name {circuit.name!r} is also used in {names[circuit.name]}", ("name",)))
+            found.append(
+                source.error(f"circuit name {circuit.name!r} is also used in {names[circuit.name]}", ("name",))
+            )
         names.setdefault(circuit.name, str(file))
         problems.extend(found)
         if not found:

@@ -75,9 +75,7 @@ class Compiler:
 
     def parallel(self, step: ParallelStep, *, final: bool) -> Signature:
         branches = [self.step(b, final=False) for b in step.parallel]
-        join = Signature(
-            JOIN_TASK, kwargs={"step": {"id": step.id, "final": final}}, options={"queue": CONTROL_QUEUE}
-        )
+        join = Signature(JOIN_TASK, kwargs={"step": {"id": step.id, "final": final}}, options={"queue": CONTROL_QUEUE})
         return chord(group(branches), join)
 
     def branch(self, step: IfStep, *, final: bool) -> Signature:
@@ -100,7 +98,9 @@ class Compiler:
             "max_items": step.max_items,
             "final": final,
         }
-        return Signature(FOREACH_TASK, kwargs={"step": payload}, options={"queue": CONTROL_QUEUE, "ignore_result": True})
+        return Signature(
+            FOREACH_TASK, kwargs={"step": payload}, options={"queue": CONTROL_QUEUE, "ignore_result": True}
+        )
 
 
 def _ids(steps: list[Any]) -> set[str]:

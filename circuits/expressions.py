@@ -120,9 +120,7 @@ def check(source: str, *, template: bool = False, extra_names: frozenset[str] = 
     assigned = {n.name for n in tree.find_all(nodes.Name) if n.ctx in ("store", "param")}
     for name in tree.find_all(nodes.Name):
         if name.ctx == "load" and name.name not in NAMES | extra_names | assigned:
-            raise ExpressionError(
-                f"unknown name {name.name!r} in {source!r}; use one of {', '.join(sorted(NAMES))}"
-            )
+            raise ExpressionError(f"unknown name {name.name!r} in {source!r}; use one of {', '.join(sorted(NAMES))}")
     return set(_step_refs(tree))
 
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated, Literal
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
-from typing import Annotated, Literal
 
 from circuits.errors import ConfigError
 
@@ -32,8 +32,12 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CIRCUIT_", extra="ignore")
 
     # --- engine -----------------------------------------------------------------
-    redis_url: str = Field("redis://127.0.0.1:6379/0", description="Broker, result backend, event stream and ledger buffer.")
-    database_url: str = Field("sqlite:///.circuit-os/circuit_os.db", description="Run ledger and registries (any SQLAlchemy URL).")
+    redis_url: str = Field(
+        "redis://127.0.0.1:6379/0", description="Broker, result backend, event stream and ledger buffer."
+    )
+    database_url: str = Field(
+        "sqlite:///.circuit-os/circuit_os.db", description="Run ledger and registries (any SQLAlchemy URL)."
+    )
     circuits: Path = Field(EXAMPLES_DIR / "circuits", description="Folder of circuit files (*.yaml) the workers run.")
     home: Path = Field(Path(".circuit-os"), description="Folder for embedded state: SQLite, models, vector store.")
     action_modules: Annotated[list[str], NoDecode] = Field(

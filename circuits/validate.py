@@ -105,13 +105,13 @@ class _Checker:
         if spec is None:
             return
         model = spec.input_model
-        known = {name for name in model.model_fields} | {
-            f.alias for f in model.model_fields.values() if f.alias
-        }
+        known = {name for name in model.model_fields} | {f.alias for f in model.model_fields.values() if f.alias}
         for key in step.with_:
             if key not in known and model.model_config.get("extra") != "allow":
-                self.fail(f"{step.action} has no input {key!r}; it takes {', '.join(sorted(known)) or 'none'}",
-                          path + ("with", key))
+                self.fail(
+                    f"{step.action} has no input {key!r}; it takes {', '.join(sorted(known)) or 'none'}",
+                    path + ("with", key),
+                )
         literal = {k: v for k, v in step.with_.items() if not _has_template(v)}
         templated = {k for k in step.with_ if k not in literal}
         try:

@@ -11,6 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import DeclarativeBase
 
 from circuits.errors import ConfigError
@@ -24,7 +25,7 @@ def make_engine(url: str, **kw: Any) -> Engine:
     """An engine for ``url``; SQLite gets WAL and a busy timeout so a worker and the CLI can share it."""
     try:
         parsed = make_url(url)
-    except Exception as exc:
+    except ArgumentError as exc:
         raise ConfigError(f"CIRCUIT_DATABASE_URL: not a database URL: {url!r} ({exc})") from None
     if parsed.drivername == "postgresql":  # plain postgresql:// means psycopg 3 here, not psycopg2
         parsed = parsed.set(drivername="postgresql+psycopg")

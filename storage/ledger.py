@@ -108,8 +108,13 @@ def apply_batch(engine: Engine, records: Sequence[dict[str, Any]]) -> None:
             conn.execute(
                 sa.insert(RejectedEventRow.__table__),
                 [
-                    {"received_at": _ts(r["at"]), "origin": r.get("origin", "?"), "field": r.get("field"),
-                     "error": r["error"], "raw": r["raw"]}
+                    {
+                        "received_at": _ts(r["at"]),
+                        "origin": r.get("origin", "?"),
+                        "field": r.get("field"),
+                        "error": r["error"],
+                        "raw": r["raw"],
+                    }
                     for r in rejected
                 ],
             )
@@ -125,9 +130,16 @@ def _events(conn: sa.Connection, engine: Engine, events: list[dict[str, Any]]) -
     rows = {}
     for e in events:
         rows[e["id"]] = {
-            "id": e["id"], "tenant": e["tenant"], "type": e["type"], "source": e["source"],
-            "subject": e.get("subject"), "idempotency_key": e.get("idempotencykey"), "time": _ts(e["time_ts"]),
-            "received_at": _ts(e["at"]), "data": e.get("data"), "runs_started": e.get("runs", 0),
+            "id": e["id"],
+            "tenant": e["tenant"],
+            "type": e["type"],
+            "source": e["source"],
+            "subject": e.get("subject"),
+            "idempotency_key": e.get("idempotencykey"),
+            "time": _ts(e["time_ts"]),
+            "received_at": _ts(e["at"]),
+            "data": e.get("data"),
+            "runs_started": e.get("runs", 0),
         }
     stmt = _insert(engine, EventRow.__table__)
     conn.execute(stmt.on_conflict_do_nothing(index_elements=["id"]), list(rows.values()))
@@ -136,9 +148,15 @@ def _events(conn: sa.Connection, engine: Engine, events: list[dict[str, Any]]) -
 def _runs(conn: sa.Connection, engine: Engine, runs: list[dict[str, Any]]) -> None:
     rows = {
         r["run_id"]: {
-            "id": r["run_id"], "circuit": r["circuit"], "circuit_version": r["version"], "event_id": r["event_id"],
-            "event_type": r.get("event_type"), "status": "running", "started_at": _ts(r["at"]),
-            "ended_at": None, "error": None,
+            "id": r["run_id"],
+            "circuit": r["circuit"],
+            "circuit_version": r["version"],
+            "event_id": r["event_id"],
+            "event_type": r.get("event_type"),
+            "status": "running",
+            "started_at": _ts(r["at"]),
+            "ended_at": None,
+            "error": None,
         }
         for r in runs
     }
@@ -158,16 +176,25 @@ def _steps(conn: sa.Connection, engine: Engine, steps: list[dict[str, Any]]) -> 
         if prev is None or s["attempts"] >= prev["attempts"]:
             started, ended = _ts(s.get("started")), _ts(s.get("ended"))
             rows[key] = {
-                "run_id": s["run_id"], "step_id": s["step_id"], "action": s.get("action"), "status": s["status"],
-                "attempts": s["attempts"], "started_at": started, "ended_at": ended,
-                "duration_ms": s.get("ms"), "output": s.get("output"), "error": s.get("error"),
+                "run_id": s["run_id"],
+                "step_id": s["step_id"],
+                "action": s.get("action"),
+                "status": s["status"],
+                "attempts": s["attempts"],
+                "started_at": started,
+                "ended_at": ended,
+                "duration_ms": s.get("ms"),
+                "output": s.get("output"),
+                "error": s.get("error"),
             }
     table = StepRow.__table__
     stmt = _insert(engine, table)
     stmt = stmt.on_conflict_do_update(
         index_elements=["run_id", "step_id"],
-        set_={c: stmt.excluded[c] for c in ("action", "status", "attempts", "started_at", "ended_at",
-                                             "duration_ms", "output", "error")},
+        set_={
+            c: stmt.excluded[c]
+            for c in ("action", "status", "attempts", "started_at", "ended_at", "duration_ms", "output", "error")
+        },
         where=table.c.attempts <= stmt.excluded.attempts,
     )
     conn.execute(stmt, list(rows.values()))
@@ -178,8 +205,12 @@ def _run_ends(conn: sa.Connection, engine: Engine, ends: list[dict[str, Any]]) -
     for e in ends:
         # a failure wins over a success recorded for the same run (a parallel branch failed)
         if e["run_id"] not in rows or e["status"] == "failed":
-            rows[e["run_id"]] = {"id": e["run_id"], "status": e["status"], "ended_at": _ts(e["at"]),
-                                 "error": e.get("error")}
+            rows[e["run_id"]] = {
+                "id": e["run_id"],
+                "status": e["status"],
+                "ended_at": _ts(e["at"]),
+                "error": e.get("error"),
+            }
     table = RunRow.__table__
     stmt = _insert(engine, table)
     stmt = stmt.on_conflict_do_update(
@@ -193,8 +224,14 @@ def _run_ends(conn: sa.Connection, engine: Engine, ends: list[dict[str, Any]]) -
 # --- reading ------------------------------------------------------------------------------
 
 
-def list_runs(engine: Engine, *, limit: int = 20, status: str | None = None, circuit: str | None = None,
-              event_id: str | None = None) -> list[dict[str, Any]]:
+def list_runs(
+    engine: Engine,
+    *,
+    limit: int = 20,
+    status: str | None = None,
+    circuit: str | None = None,
+    event_id: str | None = None,
+) -> list[dict[str, Any]]:
     q = sa.select(*RunRow.__table__.c).order_by(RunRow.started_at.desc().nulls_last()).limit(limit)
     if status:
         q = q.where(RunRow.status == status)
@@ -212,8 +249,9 @@ def get_run(engine: Engine, run_id: str) -> dict[str, Any] | None:
         if run is None:
             return None
         steps = conn.execute(
-            sa.select(*StepRow.__table__.c).where(StepRow.run_id == run_id).order_by(
-                StepRow.started_at, StepRow.step_id)
+            sa.select(*StepRow.__table__.c)
+            .where(StepRow.run_id == run_id)
+            .order_by(StepRow.started_at, StepRow.step_id)
         ).fetchall()
     out = dict(run._mapping)
     out["steps"] = [dict(s._mapping) for s in steps]
@@ -234,7 +272,7 @@ def count_runs(engine: Engine, run_ids: Iterable[str]) -> dict[str, int]:
     out: dict[str, int] = {}
     with engine.connect() as conn:
         for i in range(0, len(ids), 500):
-            q = sa.select(RunRow.status, sa.func.count()).where(RunRow.id.in_(ids[i:i + 500])).group_by(RunRow.status)
+            q = sa.select(RunRow.status, sa.func.count()).where(RunRow.id.in_(ids[i : i + 500])).group_by(RunRow.status)
             for status, n in conn.execute(q):
                 out[status] = out.get(status, 0) + n
     return out

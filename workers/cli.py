@@ -68,8 +68,15 @@ def _read_data(value: str | None) -> Any:
 @click.option("--id", "event_id", help="Event id (default: a new UUID)")
 @click.option("--tenant", default="default", show_default=True)
 @click.option("--idempotency-key")
-def publish(type: str, data: str | None, source: str, subject: str | None, event_id: str | None, tenant: str,
-            idempotency_key: str | None) -> None:
+def publish(
+    type: str,
+    data: str | None,
+    source: str,
+    subject: str | None,
+    event_id: str | None,
+    tenant: str,
+    idempotency_key: str | None,
+) -> None:
     """Publish one event of TYPE (needs Redis and a worker)."""
     from workers.publish import publish_envelope
 
@@ -165,8 +172,16 @@ def circuits_list() -> None:
     rows = []
     for entry in runtime().catalog.entries.values():
         t = entry.circuit.trigger
-        rows.append({"name": entry.name, "version": entry.version, "trigger": t.event or f"cron {t.schedule}",
-                     "when": t.when or "", "priority": t.priority, "file": entry.source.file})
+        rows.append(
+            {
+                "name": entry.name,
+                "version": entry.version,
+                "trigger": t.event or f"cron {t.schedule}",
+                "when": t.when or "",
+                "priority": t.priority,
+                "file": entry.source.file,
+            }
+        )
     _table(rows, ["name", "version", "trigger", "when", "priority", "file"])
 
 
@@ -193,8 +208,13 @@ def circuits_actions() -> None:
     """The actions workers can run."""
     from workers.runtime import runtime
 
-    _table([{"action": s.name, "queue": s.queue, "retries": s.retries, "description": s.description}
-            for s in runtime().registry], ["action", "queue", "retries", "description"])
+    _table(
+        [
+            {"action": s.name, "queue": s.queue, "retries": s.retries, "description": s.description}
+            for s in runtime().registry
+        ],
+        ["action", "queue", "retries", "description"],
+    )
 
 
 # --- runs -------------------------------------------------------------------------------------
@@ -238,12 +258,19 @@ def runs_show(run_id: str, as_json: bool) -> None:
         click.echo(json.dumps(run, default=str, indent=2))
         return
     click.echo(f"run {run['id']}  circuit {run['circuit']} v{run['circuit_version']}  event {run['event_id']}")
-    click.echo(f"status {run['status']}  started {run['started_at']}  took {_duration(run['started_at'], run['ended_at'])}")
+    click.echo(
+        f"status {run['status']}  started {run['started_at']}  took {_duration(run['started_at'], run['ended_at'])}"
+    )
     if run["error"]:
         click.secho(f"error: {run['error']}", fg="red")
-    steps = [{**s, "ms": f"{s['duration_ms']:.1f}" if s["duration_ms"] is not None else "",
-              "output": json.dumps(s["output"], default=str)[:60] if s["output"] is not None else s["error"] or ""}
-             for s in run["steps"]]
+    steps = [
+        {
+            **s,
+            "ms": f"{s['duration_ms']:.1f}" if s["duration_ms"] is not None else "",
+            "output": json.dumps(s["output"], default=str)[:60] if s["output"] is not None else s["error"] or "",
+        }
+        for s in run["steps"]
+    ]
     _table(steps, ["step_id", "action", "status", "attempts", "ms", "output"])
 
 
@@ -296,8 +323,11 @@ def _attach_optional() -> None:
     """The AI engines' commands, when their modules are present."""
     import importlib
 
-    for module, name in (("intelligence.ml.cli", "ml"), ("intelligence.rag.cli", "rag"),
-                         ("intelligence.graph.cli", "graph")):
+    for module, name in (
+        ("intelligence.ml.cli", "ml"),
+        ("intelligence.rag.cli", "rag"),
+        ("intelligence.graph.cli", "graph"),
+    ):
         try:
             cli.add_command(getattr(importlib.import_module(module), name))
         except ImportError as exc:

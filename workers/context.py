@@ -11,8 +11,9 @@ from typing import Any
 from circuits.events import Event
 
 
-def new_context(run_id: str, circuit: str, version: str, event: Event, event_ctx: dict[str, Any],
-                variables: dict[str, Any]) -> dict[str, Any]:
+def new_context(
+    run_id: str, circuit: str, version: str, event: Event, event_ctx: dict[str, Any], variables: dict[str, Any]
+) -> dict[str, Any]:
     return {
         "run": {"id": run_id, "circuit": circuit, "version": version, "event_id": event.id, "tenant": event.tenant},
         "event": event_ctx,
@@ -26,8 +27,13 @@ def scope(ctx: dict[str, Any]) -> dict[str, Any]:
     """The names conditions and templates see."""
     loop = ctx.get("loop") or {}
     return {
-        "event": ctx["event"], "steps": ctx["steps"], "vars": ctx.get("vars", {}), "run": ctx["run"],
-        "item": loop.get("item"), "index": loop.get("index"), "error": ctx.get("error"),
+        "event": ctx["event"],
+        "steps": ctx["steps"],
+        "vars": ctx.get("vars", {}),
+        "run": ctx["run"],
+        "item": loop.get("item"),
+        "index": loop.get("index"),
+        "error": ctx.get("error"),
     }
 
 
@@ -45,8 +51,11 @@ def with_output(ctx: dict[str, Any], step_id: str, output: Any) -> dict[str, Any
 def enter_loop(ctx: dict[str, Any], loop_id: str, index: int, item: Any) -> dict[str, Any]:
     outer = ctx.get("loop")
     path = f"{outer['path'] if outer else ''}{loop_id}[{index}]."
-    return {**ctx, "steps": dict(ctx["steps"]), "loop": {"id": loop_id, "index": index, "item": item,
-                                                          "path": path, "outer": outer}}
+    return {
+        **ctx,
+        "steps": dict(ctx["steps"]),
+        "loop": {"id": loop_id, "index": index, "item": item, "path": path, "outer": outer},
+    }
 
 
 def leave_loop(item_ctx: dict[str, Any], body_ids: list[str]) -> dict[str, Any]:

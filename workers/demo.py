@@ -44,13 +44,19 @@ def lead_events(n: int, path: Path = LEADS_CSV) -> Iterator[dict[str, Any]]:
                 return
             clean = {k: (None if v in ("", "Select") else v) for k, v in row.items()}
             yield {
-                "type": "lead.created", "source": "circuit-os/demo", "id": f"demo-{uuid.uuid4()}",
+                "type": "lead.created",
+                "source": "circuit-os/demo",
+                "id": f"demo-{uuid.uuid4()}",
                 "subject": clean["Prospect ID"],
                 "data": {
-                    "lead_number": clean["Lead Number"], "origin": clean["Lead Origin"],
-                    "lead_source": clean["Lead Source"], "visits": _num(row["TotalVisits"]),
+                    "lead_number": clean["Lead Number"],
+                    "origin": clean["Lead Origin"],
+                    "lead_source": clean["Lead Source"],
+                    "visits": _num(row["TotalVisits"]),
                     "time_on_site_s": _num(row["Total Time Spent on Website"]),
-                    "last_activity": clean["Last Activity"], "country": clean["Country"], "city": clean["City"],
+                    "last_activity": clean["Last Activity"],
+                    "country": clean["Country"],
+                    "city": clean["City"],
                     "occupation": clean["What is your current occupation"],
                 },
             }
@@ -70,9 +76,25 @@ def _redis() -> Iterator[str]:
 def _worker(env: dict[str, str], concurrency: int, log: Path) -> Iterator[subprocess.Popen[bytes]]:
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "workers", "worker", "-c", str(concurrency), "--loglevel", "INFO",
-             "-n", f"demo-{os.getpid()}@%h", "--without-mingle", "--without-gossip"],
-            env=env, stdout=out, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "workers",
+                "worker",
+                "-c",
+                str(concurrency),
+                "--loglevel",
+                "INFO",
+                "-n",
+                f"demo-{os.getpid()}@%h",
+                "--without-mingle",
+                "--without-gossip",
+            ],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
         try:
             yield proc
@@ -102,10 +124,18 @@ def _wait_runs(engine: sa.Engine, event_ids: list[str], timeout: float) -> tuple
     expected, counts = 0, {}
     while time.monotonic() < deadline:
         with engine.connect() as conn:
-            recorded = conn.execute(sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(EventRow.runs_started), 0))
-                                    .where(EventRow.id.in_(event_ids))).one()
-            counts = dict(conn.execute(sa.select(RunRow.status, sa.func.count()).where(RunRow.event_id.in_(event_ids))
-                                       .group_by(RunRow.status)).all())
+            recorded = conn.execute(
+                sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(EventRow.runs_started), 0)).where(
+                    EventRow.id.in_(event_ids)
+                )
+            ).one()
+            counts = dict(
+                conn.execute(
+                    sa.select(RunRow.status, sa.func.count())
+                    .where(RunRow.event_id.in_(event_ids))
+                    .group_by(RunRow.status)
+                ).all()
+            )
         expected = int(recorded[1])
         ended = counts.get("succeeded", 0) + counts.get("failed", 0)
         if recorded[0] == len(event_ids) and ended == expected:
@@ -118,8 +148,11 @@ def _step_timings(engine: sa.Engine, event_ids: list[str]) -> list[tuple[str, in
     from storage.ledger import RunRow, StepRow
 
     with engine.connect() as conn:
-        rows = conn.execute(sa.select(StepRow.step_id, StepRow.duration_ms).join(RunRow, RunRow.id == StepRow.run_id)
-                            .where(RunRow.event_id.in_(event_ids))).all()
+        rows = conn.execute(
+            sa.select(StepRow.step_id, StepRow.duration_ms)
+            .join(RunRow, RunRow.id == StepRow.run_id)
+            .where(RunRow.event_id.in_(event_ids))
+        ).all()
     by_step: dict[str, list[float]] = {}
     for step_id, ms in rows:
         by_step.setdefault(step_id, []).append(ms or 0.0)

@@ -63,13 +63,36 @@ def accept(rt: Runtime, event: Event, *, reclaimed: bool = False, only: Entry | 
         pipe.set(f"circuit:started:{run_id}", "1", nx=True, ex=rt.settings.dedupe_ttl_s)
     for _, run_id in runs:
         recorder.open_run(pipe, run_id)
-    recorder.add_records(pipe, [
-        {"k": "event", "id": event.id, "tenant": event.tenant, "type": event.type, "source": event.source,
-         "subject": event.subject, "idempotencykey": event.idempotencykey, "time_ts": event.time.timestamp(),
-         "at": now, "data": event_ctx["data"], "runs": len(runs)},
-        *({"k": "run", "run_id": run_id, "circuit": e.name, "version": e.version, "event_id": event.id,
-           "event_type": event.type, "at": now} for e, run_id in runs),
-    ])
+    recorder.add_records(
+        pipe,
+        [
+            {
+                "k": "event",
+                "id": event.id,
+                "tenant": event.tenant,
+                "type": event.type,
+                "source": event.source,
+                "subject": event.subject,
+                "idempotencykey": event.idempotencykey,
+                "time_ts": event.time.timestamp(),
+                "at": now,
+                "data": event_ctx["data"],
+                "runs": len(runs),
+            },
+            *(
+                {
+                    "k": "run",
+                    "run_id": run_id,
+                    "circuit": e.name,
+                    "version": e.version,
+                    "event_id": event.id,
+                    "event_type": event.type,
+                    "at": now,
+                }
+                for e, run_id in runs
+            ),
+        ],
+    )
     fresh = pipe.execute()[: len(runs)]
     started = []
     for (entry, run_id), is_new in zip(runs, fresh, strict=True):
@@ -87,10 +110,24 @@ def accept(rt: Runtime, event: Event, *, reclaimed: bool = False, only: Entry | 
 def reject(rt: Runtime, raw: Any, error: EventError | str, origin: str) -> None:
     """Keep a rejected event as a dead letter, with the reason."""
     field_name = error.field if isinstance(error, EventError) else None
-    text = raw if isinstance(raw, str) else (raw.decode("utf-8", "replace") if isinstance(raw, bytes)
-                                             else recorder.dumps(raw))
-    recorder.write(rt.redis, [{"k": "rejected", "at": time.time(), "origin": origin, "field": field_name,
-                               "error": str(error), "raw": text[: rt.settings.event_max_bytes]}])
+    text = (
+        raw
+        if isinstance(raw, str)
+        else (raw.decode("utf-8", "replace") if isinstance(raw, bytes) else recorder.dumps(raw))
+    )
+    recorder.write(
+        rt.redis,
+        [
+            {
+                "k": "rejected",
+                "at": time.time(),
+                "origin": origin,
+                "field": field_name,
+                "error": str(error),
+                "raw": text[: rt.settings.event_max_bytes],
+            }
+        ],
+    )
     log.warning("rejected event from %s: %s", origin, error)
 
 

@@ -52,8 +52,9 @@ class LedgerWriter(StreamConsumer):
 
 def spawn() -> subprocess.Popen[Any]:
     """Start the writer as a child process that exits when its parent does."""
-    return subprocess.Popen([sys.executable, "-m", "workers.ledger_writer", "--parent", str(os.getpid())],
-                            env=os.environ.copy())
+    return subprocess.Popen(
+        [sys.executable, "-m", "workers.ledger_writer", "--parent", str(os.getpid())], env=os.environ.copy()
+    )
 
 
 def _watch_parent(parent: int, writer: LedgerWriter) -> None:

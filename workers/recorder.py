@@ -59,12 +59,30 @@ def step_done(r: redis.Redis, run_id: str, step_key: str, output_json: str, reco
     pipe.execute()
 
 
-def step_record(run_id: str, step_key: str, action: str | None, status: str, attempts: int, started: float,
-                output: Any = None, error: str | None = None) -> dict[str, Any]:
+def step_record(
+    run_id: str,
+    step_key: str,
+    action: str | None,
+    status: str,
+    attempts: int,
+    started: float,
+    output: Any = None,
+    error: str | None = None,
+) -> dict[str, Any]:
     ended = time.time()
-    return {"k": "step", "run_id": run_id, "step_id": step_key, "action": action, "status": status,
-            "attempts": attempts, "started": started, "ended": ended, "ms": round((ended - started) * 1000, 3),
-            "output": output, "error": error}
+    return {
+        "k": "step",
+        "run_id": run_id,
+        "step_id": step_key,
+        "action": action,
+        "status": status,
+        "attempts": attempts,
+        "started": started,
+        "ended": ended,
+        "ms": round((ended - started) * 1000, 3),
+        "output": output,
+        "error": error,
+    }
 
 
 def run_end(run_id: str, status: str, error: str | None = None) -> dict[str, Any]:

@@ -46,8 +46,15 @@ def run_action(task: Task, spec: ActionSpec, ctx: dict[str, Any], step: dict[str
     attempt = task.request.retries + 1
     started = time.time()
     log = step_log(ctx, key)
-    actx = ActionContext(run_id=run_id, step_id=key, circuit=ctx["run"]["circuit"], attempt=attempt,
-                         event=ctx["event"], resources=rt.resources, log=log)
+    actx = ActionContext(
+        run_id=run_id,
+        step_id=key,
+        circuit=ctx["run"]["circuit"],
+        attempt=attempt,
+        event=ctx["event"],
+        resources=rt.resources,
+        log=log,
+    )
     try:
         inputs = render(step["with"], scope(ctx))
         output = spec.run(actx, inputs)
@@ -56,22 +63,41 @@ def run_action(task: Task, spec: ActionSpec, ctx: dict[str, Any], step: dict[str
     except PermanentError as exc:
         fail(ctx, key, spec.name, attempt, started, str(exc))
     except Exception as exc:  # noqa: BLE001 - anything else is transient until retries run out
-        message = f"timed out after {task.request.timelimit[1] or '?'}s" if isinstance(
-            exc, SoftTimeLimitExceeded) else f"{type(exc).__name__}: {exc}"
+        message = (
+            f"timed out after {task.request.timelimit[1] or '?'}s"
+            if isinstance(exc, SoftTimeLimitExceeded)
+            else f"{type(exc).__name__}: {exc}"
+        )
         retry = step["retry"]
         if attempt <= int(retry.get("max", 0)):
             delay = backoff_s(retry, attempt)
             log.warning("attempt %d failed (%s); retrying in %.2fs", attempt, message, delay)
-            recorder.write(rt.redis, [recorder.step_record(run_id, key, spec.name, "retrying", attempt, started,
-                                                           error=message)])
+            recorder.write(
+                rt.redis, [recorder.step_record(run_id, key, spec.name, "retrying", attempt, started, error=message)]
+            )
             raise task.retry(exc=exc, countdown=delay, max_retries=int(retry["max"])) from None
         fail(ctx, key, spec.name, attempt, started, message)
     out_json = recorder.dumps(output)
     if len(out_json) > rt.settings.output_max_bytes:
-        fail(ctx, key, spec.name, attempt, started,
-             f"output is {len(out_json)} bytes, over CIRCUIT_OUTPUT_MAX_BYTES={rt.settings.output_max_bytes}")
-    records = [recorder.step_record(run_id, key, spec.name, "succeeded", attempt, started,
-                                    output=bounded(output, rt.settings.ledger_output_max_bytes, out_json))]
+        fail(
+            ctx,
+            key,
+            spec.name,
+            attempt,
+            started,
+            f"output is {len(out_json)} bytes, over CIRCUIT_OUTPUT_MAX_BYTES={rt.settings.output_max_bytes}",
+        )
+    records = [
+        recorder.step_record(
+            run_id,
+            key,
+            spec.name,
+            "succeeded",
+            attempt,
+            started,
+            output=bounded(output, rt.settings.ledger_output_max_bytes, out_json),
+        )
+    ]
     if step["final"]:
         records.append(recorder.run_end(run_id, "succeeded"))
     recorder.step_done(rt.redis, run_id, key, out_json, records)
@@ -90,10 +116,13 @@ def fail(ctx: dict[str, Any], key: str, action: str | None, attempt: int, starte
     step_log(ctx, key).error("failed: %s", message)
     pipe = rt.redis.pipeline(transaction=False)
     pipe.set(recorder.failed_key(run_id), key, nx=True, ex=recorder.DONE_TTL_S)
-    recorder.add_records(pipe, [
-        recorder.step_record(run_id, key, action, "failed", attempt, started, error=message),
-        recorder.run_end(run_id, "failed", error=f"{key}: {message}"),
-    ])
+    recorder.add_records(
+        pipe,
+        [
+            recorder.step_record(run_id, key, action, "failed", attempt, started, error=message),
+            recorder.run_end(run_id, "failed", error=f"{key}: {message}"),
+        ],
+    )
     first = pipe.execute()[0]
     if first and not ctx.get("error"):
         start_on_failure(ctx, key, message)
@@ -108,12 +137,27 @@ def start_on_failure(ctx: dict[str, Any], key: str, message: str) -> None:
     bind(entry.on_failure, failed_ctx).apply_async()
 
 
-def _finish_control(ctx: dict[str, Any], step: dict[str, Any], kind: str, started: float, output: Any,
-                    extra: list[dict[str, Any]] | None = None) -> None:
+def _finish_control(
+    ctx: dict[str, Any],
+    step: dict[str, Any],
+    kind: str,
+    started: float,
+    output: Any,
+    extra: list[dict[str, Any]] | None = None,
+) -> None:
     rt = runtime()
     run_id = ctx["run"]["id"]
-    records = [recorder.step_record(run_id, step_key(ctx, step["id"]), kind, "succeeded", 1, started,
-                                    output=bounded(output, rt.settings.ledger_output_max_bytes))]
+    records = [
+        recorder.step_record(
+            run_id,
+            step_key(ctx, step["id"]),
+            kind,
+            "succeeded",
+            1,
+            started,
+            output=bounded(output, rt.settings.ledger_output_max_bytes),
+        )
+    ]
     if step["final"]:
         records.append(recorder.run_end(run_id, "succeeded"))
     recorder.write(rt.redis, records + (extra or []))
@@ -160,11 +204,16 @@ def _items(ctx: dict[str, Any], step: dict[str, Any], key: str, started: float) 
 
 
 def _batch(task: Task, ctx: dict[str, Any], step: dict[str, Any], items: list[Any], offset: int) -> Signature:
-    batch = items[offset:offset + int(step["concurrency"])]
-    header = [bind(step["do"], enter_loop(ctx, step["id"], offset + i, item), app=task.app)
-              for i, item in enumerate(batch)]
-    after = Signature(FOREACH_JOIN_TASK, kwargs={"step": step, "offset": offset + len(batch)},
-                      options={"queue": CONTROL_QUEUE}, app=task.app)
+    batch = items[offset : offset + int(step["concurrency"])]
+    header = [
+        bind(step["do"], enter_loop(ctx, step["id"], offset + i, item), app=task.app) for i, item in enumerate(batch)
+    ]
+    after = Signature(
+        FOREACH_JOIN_TASK,
+        kwargs={"step": step, "offset": offset + len(batch)},
+        options={"queue": CONTROL_QUEUE},
+        app=task.app,
+    )
     return chord(header, after, app=task.app)
 
 

@@ -23,8 +23,13 @@ class StreamIngest(StreamConsumer):
             raw = fields.get(b"event")
             if raw is None:
                 keys = ", ".join(k.decode("utf-8", "replace") for k in fields)
-                reject(self.rt, {k.decode(): v.decode("utf-8", "replace") for k, v in fields.items()},
-                       EventError(f"stream entry needs a field 'event' holding the JSON envelope; it has {keys}",
-                                  field="(entry)"), "stream")
+                reject(
+                    self.rt,
+                    {k.decode(): v.decode("utf-8", "replace") for k, v in fields.items()},
+                    EventError(
+                        f"stream entry needs a field 'event' holding the JSON envelope; it has {keys}", field="(entry)"
+                    ),
+                    "stream",
+                )
                 continue
             accept_raw(self.rt, raw, origin="stream", reclaimed=reclaimed)

@@ -23,8 +23,17 @@ Entry = tuple[bytes, dict[bytes, bytes]]
 class StreamConsumer(ABC):
     """Read ``stream`` as one consumer of ``group``; subclasses say what to do with a batch."""
 
-    def __init__(self, r: redis.Redis, stream: str, group: str, *, batch: int = 500, block_ms: int = 200,
-                 claim_idle_ms: int = 60_000, linger_s: float = 0.0) -> None:
+    def __init__(
+        self,
+        r: redis.Redis,
+        stream: str,
+        group: str,
+        *,
+        batch: int = 500,
+        block_ms: int = 200,
+        claim_idle_ms: int = 60_000,
+        linger_s: float = 0.0,
+    ) -> None:
         self.r = r
         self.stream = stream
         self.group = group
@@ -53,8 +62,9 @@ class StreamConsumer(ABC):
         now = time.monotonic()
         if now - self._last_claim > self.claim_idle_ms / 2000:
             self._last_claim = now
-            claimed = self.r.xautoclaim(self.stream, self.group, self.consumer, self.claim_idle_ms,
-                                        "0-0", count=self.batch)[1]
+            claimed = self.r.xautoclaim(
+                self.stream, self.group, self.consumer, self.claim_idle_ms, "0-0", count=self.batch
+            )[1]
             if claimed:
                 handled += self._process([e for e in claimed if e[1]], reclaimed=True)
         # our own pending entries first (a batch that failed), then new ones

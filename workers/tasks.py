@@ -85,6 +85,12 @@ def install(app: Celery) -> None:
         rt = runtime()
         entry = rt.catalog.get(circuit)
         minute = datetime.now(UTC).replace(second=0, microsecond=0)
-        event = Event(id=f"schedule:{circuit}:{minute.isoformat()}", source="circuit-os/beat",
-                      type="circuit.scheduled", subject=circuit, time=minute, data={"circuit": circuit})
+        event = Event(
+            id=f"schedule:{circuit}:{minute.isoformat()}",
+            source="circuit-os/beat",
+            type="circuit.scheduled",
+            subject=circuit,
+            time=minute,
+            data={"circuit": circuit},
+        )
         return {"runs": accept(rt, event, only=entry).run_ids}

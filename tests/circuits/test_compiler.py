@@ -20,8 +20,11 @@ def compiled(name: str) -> Signature:
 def test_sequence_is_a_chain_of_named_action_tasks_on_their_queue() -> None:
     sig = compiled("sequence.yaml")
     assert sig["task"] == "celery.chain"
-    assert [t["task"] for t in sig.tasks] == ["circuit.action.core.set", "circuit.action.core.set",
-                                              "circuit.action.core.log"]
+    assert [t["task"] for t in sig.tasks] == [
+        "circuit.action.core.set",
+        "circuit.action.core.set",
+        "circuit.action.core.log",
+    ]
     assert [t.options["queue"] for t in sig.tasks] == ["core"] * 3
     assert [t.kwargs["step"]["final"] for t in sig.tasks] == [False, False, True]
     assert all(t.options["ignore_result"] for t in sig.tasks)
@@ -77,7 +80,9 @@ def test_bind_hands_the_context_to_every_first_task() -> None:
 
 
 def test_steps_without_ids_get_stable_ones() -> None:
-    circuit, _ = load_text("name: c\ntrigger: {event: a.b}\nsteps:\n  - action: core.noop\n"
-                           "  - parallel: [{action: core.noop}, [{action: core.noop}, {action: core.noop}]]\n")
+    circuit, _ = load_text(
+        "name: c\ntrigger: {event: a.b}\nsteps:\n  - action: core.noop\n"
+        "  - parallel: [{action: core.noop}, [{action: core.noop}, {action: core.noop}]]\n"
+    )
     outline = describe(Compiler(REGISTRY).circuit(circuit))
     assert "[step1]" in outline and "[step2_b1_1]" in outline and "[step2_b2_2]" in outline

@@ -15,16 +15,19 @@ def test_defaults_fill_id_time_and_tenant() -> None:
     assert event.specversion == "1.0" and event.tenant == "default" and event.id and event.time.tzinfo
 
 
-@pytest.mark.parametrize(("raw", "field"), [
-    ({"source": "web"}, "type"),
-    ({"type": "lead", "source": "web"}, "type"),
-    ({"type": "lead.created"}, "source"),
-    ({"type": "lead.created", "source": "web", "time": "yesterday"}, "time"),
-    ({"type": "lead.created", "source": "web", "colour": "red"}, "colour"),
-    ({"type": "lead.created", "source": "web", "tenant": "a b"}, "tenant"),
-    ("{not json", "(envelope)"),
-    ("[1, 2]", "(envelope)"),
-])
+@pytest.mark.parametrize(
+    ("raw", "field"),
+    [
+        ({"source": "web"}, "type"),
+        ({"type": "lead", "source": "web"}, "type"),
+        ({"type": "lead.created"}, "source"),
+        ({"type": "lead.created", "source": "web", "time": "yesterday"}, "time"),
+        ({"type": "lead.created", "source": "web", "colour": "red"}, "colour"),
+        ({"type": "lead.created", "source": "web", "tenant": "a b"}, "tenant"),
+        ("{not json", "(envelope)"),
+        ("[1, 2]", "(envelope)"),
+    ],
+)
 def test_malformed_events_name_the_field(raw: object, field: str) -> None:
     with pytest.raises(EventError) as err:
         parse_event(raw)  # type: ignore[arg-type]

@@ -11,8 +11,9 @@ SCOPE = {"event": {"data": {"items": [1, 2], "n": 12, "email": "a@b.c"}}, "steps
 
 
 def test_a_single_expression_keeps_its_type_and_text_templates_render() -> None:
-    out = render({"record": "{{ event.data }}", "n": "{{ steps.score.score }}", "text": "Hi {{ event.data.email }}"},
-                 SCOPE)
+    out = render(
+        {"record": "{{ event.data }}", "n": "{{ steps.score.score }}", "text": "Hi {{ event.data.email }}"}, SCOPE
+    )
     assert out == {"record": SCOPE["event"]["data"], "n": 91, "text": "Hi a@b.c"}
 
 

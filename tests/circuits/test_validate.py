@@ -49,8 +49,10 @@ def test_broken_yaml_names_the_line() -> None:
 
 def test_a_reference_to_a_later_step_is_an_error(tmp_path: Path) -> None:
     f = tmp_path / "c.yaml"
-    f.write_text("name: c\ntrigger: {event: a.b}\nsteps:\n  - {id: one, action: core.set, with: {v: '{{ steps.two.v }}'}}\n"
-                 "  - {id: two, action: core.set, with: {v: 1}}\n")
+    f.write_text(
+        "name: c\ntrigger: {event: a.b}\nsteps:\n  - {id: one, action: core.set, with: {v: '{{ steps.two.v }}'}}\n"
+        "  - {id: two, action: core.set, with: {v: 1}}\n"
+    )
     _, found = check_path(f, REGISTRY)
     assert [str(p) for p in found] == [f"{f}:4: steps.0.with.v: refers to step 'two', which has not run at this point"]
 
@@ -61,17 +63,25 @@ def test_the_shipped_and_test_circuits_are_valid() -> None:
 
 
 def test_cli_exits_non_zero_and_prints_every_problem() -> None:
-    out = subprocess.run([sys.executable, "-m", "workers.cli", "circuits", "validate", str(INVALID)],
-                         capture_output=True, text=True, cwd=ROOT, env={"CIRCUIT_ACTION_MODULES": "circuits.builtin",
-                                                                        "PATH": "/usr/bin:/bin"})
+    out = subprocess.run(
+        [sys.executable, "-m", "workers.cli", "circuits", "validate", str(INVALID)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={"CIRCUIT_ACTION_MODULES": "circuits.builtin", "PATH": "/usr/bin:/bin"},
+    )
     assert out.returncode == 1, out.stderr
     assert "0 circuit(s) valid, 12 problem(s)" in out.stdout
     assert "unknown action 'core.lgo'" in out.stdout
 
 
 def test_cli_accepts_a_valid_folder() -> None:
-    out = subprocess.run([sys.executable, "-m", "workers.cli", "circuits", "validate", str(CIRCUITS)],
-                         capture_output=True, text=True, cwd=ROOT, env={"CIRCUIT_ACTION_MODULES": "circuits.builtin",
-                                                                        "PATH": "/usr/bin:/bin"})
+    out = subprocess.run(
+        [sys.executable, "-m", "workers.cli", "circuits", "validate", str(CIRCUITS)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={"CIRCUIT_ACTION_MODULES": "circuits.builtin", "PATH": "/usr/bin:/bin"},
+    )
     assert out.returncode == 0, out.stdout + out.stderr
     assert "0 problem(s)" in out.stdout

@@ -13,8 +13,14 @@ from tests.conftest import ROOT, new_id, wait_for
 
 
 def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "workers.cli", *args], capture_output=True, text=True, cwd=ROOT,
-                          env={**os.environ, **env}, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "workers.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, **env},
+        timeout=60,
+    )
 
 
 def test_publish_then_runs_list_and_show(engine_env: dict[str, str], worker: Any, tmp_path: Path) -> None:
@@ -50,8 +56,9 @@ def test_publish_inline_json_and_bad_input(engine_env: dict[str, str], worker: A
     assert bad_json.returncode == 1 and "data: --data is not JSON" in bad_json.stderr
     bad_type = cli(engine_env, "publish", "nodots", "--data", "{}")
     assert bad_type.returncode == 1 and "type:" in bad_type.stderr
-    rejected = wait_for(lambda: "nodots" in cli(engine_env, "events", "rejected", "--limit", "50").stdout, 15,
-                        "the CLI's dead letter")
+    rejected = wait_for(
+        lambda: "nodots" in cli(engine_env, "events", "rejected", "--limit", "50").stdout, 15, "the CLI's dead letter"
+    )
     assert rejected
 
 

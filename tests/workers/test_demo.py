@@ -7,14 +7,18 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import ROOT
-
 
 def test_demo_runs_the_lead_circuit_end_to_end(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CIRCUIT_")}
     env["CIRCUIT_HOME"] = str(tmp_path / "home")
-    out = subprocess.run([sys.executable, "-m", "workers.cli", "demo", "--events", "40"], capture_output=True,
-                         text=True, cwd=tmp_path, env=env, timeout=240)
+    out = subprocess.run(
+        [sys.executable, "-m", "workers.cli", "demo", "--events", "40"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=240,
+    )
     assert out.returncode == 0, out.stdout + out.stderr
     assert "started embedded Redis" in out.stdout
     assert "events: 40   runs started: 40" in out.stdout

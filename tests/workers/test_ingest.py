@@ -65,8 +65,9 @@ def test_stream_path_from_any_language(ledger: Any, run_of: Any) -> None:
     good_id, bad_marker = new_id("stream"), new_id("junk")
     r.xadd(stream, {"event": "{not json " + bad_marker})
     r.xadd(stream, {"payload": bad_marker})
-    r.xadd(stream, {"event": json.dumps({"type": "test.sequence", "source": "php-app", "id": good_id,
-                                         "data": {"n": 5}})})
+    r.xadd(
+        stream, {"event": json.dumps({"type": "test.sequence", "source": "php-app", "id": good_id, "data": {"n": 5}})}
+    )
     _stream_ingest().drain(timeout_s=10)
     assert run_of(good_id)["steps"][0]["output"] == {"doubled": 10}
     rejected = [r for r in rejected_events(ledger, 200) if bad_marker in r["raw"]]
@@ -106,8 +107,13 @@ def test_a_redelivered_step_that_already_succeeded_is_not_run_again(ledger: Any,
     run = run_of(event.id)
     first = run["steps"][0]
     assert first["output"] == {"doubled": 6}
-    ctx = {"run": {"id": run["id"], "circuit": "t-sequence", "version": "x", "event_id": event.id,
-                   "tenant": "default"}, "event": {"data": {"n": 1000}}, "steps": {}, "vars": {}, "loop": None}
+    ctx = {
+        "run": {"id": run["id"], "circuit": "t-sequence", "version": "x", "event_id": event.id, "tenant": "default"},
+        "event": {"data": {"n": 1000}},
+        "steps": {},
+        "vars": {},
+        "loop": None,
+    }
     step = {"id": "first", "with": {"doubled": "{{ event.data.n * 2 }}"}, "retry": {"max": 0}, "final": False}
     r = runtime().redis
     # park the message on a queue no worker reads, then restore it to `core` as kombu does
@@ -116,17 +122,20 @@ def test_a_redelivered_step_that_already_succeeded_is_not_run_again(ledger: Any,
     payload["properties"]["delivery_info"].update(redelivered=True, routing_key="core", exchange="")
     payload["headers"]["redelivered"] = True
     r.lpush("core", json.dumps(payload))
+
     def log() -> str:
         return worker.log_path.read_text()
 
-    wait_for(lambda: "already succeeded; not running it again" in log() and run["id"] in log(), 15,
-             "the worker to skip the step")
+    wait_for(
+        lambda: "already succeeded; not running it again" in log() and run["id"] in log(),
+        15,
+        "the worker to skip the step",
+    )
     time.sleep(0.5)
     from storage.ledger import get_run
 
     again = {s["step_id"]: s for s in get_run(ledger, run["id"])["steps"]}
     assert again["first"]["output"] == {"doubled": 6}  # not 2000: the step did not run again
-
 
 
 def test_direct_publish_mode_starts_the_run_from_the_producer(run_of: Any) -> None:

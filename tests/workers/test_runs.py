@@ -91,8 +91,9 @@ def test_failure_stops_the_run_and_runs_on_failure(run_of: Any, ledger: Any) -> 
     run = run_of(event.id, "t-failure")
     assert run["status"] == "failed"
     assert "boom" in run["error"] and "card declined" in run["error"]
-    run = wait_for(lambda: (r := get_run(ledger, run["id"])) and "alert" in steps_by_id(r) and r, 15,
-                   "the on_failure step")
+    run = wait_for(
+        lambda: (r := get_run(ledger, run["id"])) and "alert" in steps_by_id(r) and r, 15, "the on_failure step"
+    )
     steps = steps_by_id(run)
     assert steps["boom"]["status"] == "failed" and steps["boom"]["attempts"] == 1
     assert "never" not in steps
@@ -108,8 +109,11 @@ def test_a_task_failing_inside_a_chord_fails_the_run_without_hanging(run_of: Any
     run = run_of(event.id, "t-chord-failure", timeout=20)
     assert run["status"] == "failed"
     assert "bad" in run["error"]
-    run = wait_for(lambda: (r := get_run(ledger, run["id"])) and {"alert", "slow"} <= set(steps_by_id(r)) and r,
-                   15, "on_failure and the other branches")
+    run = wait_for(
+        lambda: (r := get_run(ledger, run["id"])) and {"alert", "slow"} <= set(steps_by_id(r)) and r,
+        15,
+        "on_failure and the other branches",
+    )
     steps = steps_by_id(run)
     assert steps["bad"]["status"] == "failed" and steps["bad"]["attempts"] == 2
     assert steps["good"]["status"] == "succeeded"

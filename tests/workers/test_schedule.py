@@ -47,9 +47,24 @@ def test_celery_beat_loads_the_schedule_of_the_circuits(engine_env: dict[str, st
     log = tmp_path / "beat.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "workers", "beat", "--loglevel", "INFO",
-             "--schedule", str(tmp_path / "beat-schedule"), "--pidfile", ""],
-            cwd=ROOT, env={**os.environ, **engine_env}, stdout=out, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "workers",
+                "beat",
+                "--loglevel",
+                "INFO",
+                "--schedule",
+                str(tmp_path / "beat-schedule"),
+                "--pidfile",
+                "",
+            ],
+            cwd=ROOT,
+            env={**os.environ, **engine_env},
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
         try:
             wait_for(lambda: "scheduled circuit(s): circuit:t-scheduled" in log.read_text(), 30, "beat to start")
