@@ -312,11 +312,12 @@ def db_upgrade() -> None:
 @cli.command()
 @click.option("--events", "n_events", default=200, show_default=True, help="Lead events to publish.")
 @click.option("--concurrency", default=2, show_default=True)
-def demo(n_events: int, concurrency: int) -> None:
+@click.option("--train-budget", default=10.0, show_default=True, help="AutoML seconds if no lead model exists yet.")
+def demo(n_events: int, concurrency: int, train_budget: float) -> None:
     """Run the lead-processing example end to end on embedded Redis and SQLite."""
     from workers.demo import run_demo
 
-    sys.exit(run_demo(n_events=n_events, concurrency=concurrency))
+    sys.exit(run_demo(n_events=n_events, concurrency=concurrency, train_budget_s=train_budget))
 
 
 def _attach_optional() -> None:

@@ -43,6 +43,7 @@ def lead_events(n: int, path: Path = LEADS_CSV) -> Iterator[dict[str, Any]]:
             if i >= n:
                 return
             clean = {k: (None if v in ("", "Select") else v) for k, v in row.items()}
+            record = {k: v for k, v in row.items() if k not in ("Converted", "Prospect ID", "Lead Number")}
             yield {
                 "type": "lead.created",
                 "source": "circuit-os/demo",
@@ -58,6 +59,7 @@ def lead_events(n: int, path: Path = LEADS_CSV) -> Iterator[dict[str, Any]]:
                     "country": clean["Country"],
                     "city": clean["City"],
                     "occupation": clean["What is your current occupation"],
+                    "record": record,
                 },
             }
 
@@ -163,7 +165,29 @@ def _step_timings(engine: sa.Engine, event_ids: list[str]) -> list[tuple[str, in
     return out
 
 
-def run_demo(n_events: int = 200, concurrency: int = 2) -> int:
+def ensure_lead_model(budget_s: float) -> None:
+    """Train and register the lead-scoring model the circuit calls, unless a champion exists."""
+    from circuits.actions import ActionContext
+    from workers.runtime import runtime
+
+    rt = runtime()
+    ctx = ActionContext(run_id="demo", step_id="train", circuit="demo", resources=rt.resources)
+    if _has_champion(ctx):
+        click.echo("lead_score model: using the registered champion")
+        return
+    click.echo(f"lead_score model: training with AutoML ({budget_s:.0f}s budget) on the X Education leads...")
+    out = rt.registry.get("ml.train").run(ctx, {"name": "lead_score", "budget_s": budget_s})  # the shipped example
+    click.echo(f"lead_score v{out['version']} {out['status']}: {out['estimator']}, held-out ROC AUC "
+               f"{out['metrics'].get('roc_auc', float('nan')):.3f}")
+
+
+def _has_champion(ctx: Any) -> bool:
+    from intelligence.ml.actions import registry
+
+    return registry(ctx).champion("lead_score") is not None
+
+
+def run_demo(n_events: int = 200, concurrency: int = 2, train_budget_s: float = 10.0) -> int:
     home = Path(os.environ.get("CIRCUIT_HOME", ".circuit-os")).resolve()
     home.mkdir(parents=True, exist_ok=True)
     with _redis() as redis_url:
@@ -181,6 +205,7 @@ def run_demo(n_events: int = 200, concurrency: int = 2) -> int:
         app = create_app()
         upgrade(runtime().engine)
         click.echo(f"database {settings.database_url}; circuits from {settings.circuits}")
+        ensure_lead_model(train_budget_s)
         with _worker(env, concurrency, home / "demo-worker.log") as proc:
             _wait_ready(app, proc, home / "demo-worker.log")
             t0 = time.perf_counter()
