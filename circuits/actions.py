@@ -185,7 +185,7 @@ class Resources:
                 item = self._items.get(name)
                 if item is None:
                     item = self._items[name] = factory()
-        return item  # type: ignore[no-any-return]
+        return item
 
     def close(self) -> None:
         """Close every resource that has a ``close()``; called at process shutdown."""

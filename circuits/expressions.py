@@ -103,11 +103,13 @@ def _parse(source: str, *, template: bool) -> nodes.Template:
 def _step_refs(tree: nodes.Node) -> Iterator[str]:
     """Step ids named as ``steps.X`` or ``steps['X']``."""
     for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
-        if isinstance(node.node, nodes.Name) and node.node.name == "steps":
+        target = getattr(node, "node", None)
+        if isinstance(target, nodes.Name) and target.name == "steps":
             if isinstance(node, nodes.Getattr):
                 yield node.attr
-            elif isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
-                yield node.arg.value
+            elif isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const):
+                if isinstance(node.arg.value, str):
+                    yield node.arg.value
 
 
 def check(source: str, *, template: bool = False, extra_names: frozenset[str] = frozenset()) -> set[str]:

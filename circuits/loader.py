@@ -46,7 +46,7 @@ def _to_python(node: yaml.Node, path: Path_, lines: dict[Path_, int], loader: ya
     if isinstance(node, yaml.MappingNode):
         out: dict[str, Any] = {}
         for key_node, value_node in node.value:
-            key = loader.construct_object(key_node)  # type: ignore[no-untyped-call]
+            key = loader.construct_object(key_node)
             if not isinstance(key, str):
                 key = str(key)
             if key in out:
@@ -56,7 +56,7 @@ def _to_python(node: yaml.Node, path: Path_, lines: dict[Path_, int], loader: ya
         return out
     if isinstance(node, yaml.SequenceNode):
         return [_to_python(item, path + (i,), lines, loader) for i, item in enumerate(node.value)]
-    return loader.construct_object(node, deep=True)  # type: ignore[no-untyped-call]
+    return loader.construct_object(node, deep=True)
 
 
 def parse_yaml(text: str, file: str | None = None) -> tuple[Any, Source]:

@@ -74,7 +74,8 @@ def _step_kind(value: Any) -> str | None:
             if key in value:
                 return key
         return None
-    return {ActionStep: "action", ParallelStep: "parallel", IfStep: "if", ForeachStep: "foreach"}.get(type(value))
+    kinds: dict[type, str] = {ActionStep: "action", ParallelStep: "parallel", IfStep: "if", ForeachStep: "foreach"}
+    return kinds.get(type(value))
 
 
 Step = Annotated[

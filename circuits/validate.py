@@ -75,17 +75,17 @@ class _Checker:
             return self.steps(step, path, available, scope)
         if isinstance(step, ActionStep):
             self.action(step, path, available)
-            return available | {step.id}  # type: ignore[operator]
+            return available | {str(step.id)}
         if isinstance(step, ParallelStep):
             out = set(available)
             for j, branch in enumerate(step.parallel):
                 out |= self.step(branch, path + ("parallel", j), available, scope)
-            return out | {step.id}  # type: ignore[operator]
+            return out | {str(step.id)}
         if isinstance(step, IfStep):
             self.expression(step.if_, path + ("if",), available)
             then = self.steps(step.then, path + ("then",), available, scope)
             other = self.steps(step.else_, path + ("else",), available, scope)
-            return then | other | {step.id}  # type: ignore[operator]
+            return then | other | {str(step.id)}
         assert isinstance(step, ForeachStep)
         self.expression(step.foreach, path + ("foreach",), available)
         self.steps(step.do, path + ("do",), available, scope | {"item", "index"})
@@ -118,8 +118,8 @@ class _Checker:
             model.model_validate({**literal, **{k: _Placeholder() for k in templated}})
         except ValidationError as exc:
             for err in exc.errors():
-                key = err["loc"][0] if err["loc"] else None
-                if key in templated or (err["type"] == "extra_forbidden"):
+                field = str(err["loc"][0]) if err["loc"] else None
+                if field in templated or (err["type"] == "extra_forbidden"):
                     continue
                 where = path + ("with",) + tuple(err["loc"])
                 self.fail(f"input does not fit {step.action}: {err['msg']}", where)
