@@ -46,7 +46,7 @@ def engine_env(redis_url: str, postgres_url: str, tmp_path_factory: pytest.TempP
         "CIRCUIT_REDIS_URL": redis_url,
         "CIRCUIT_DATABASE_URL": postgres_url,
         "CIRCUIT_CIRCUITS": str(CIRCUITS),
-        "CIRCUIT_ACTION_MODULES": "circuits.builtin",
+        "CIRCUIT_ACTION_MODULES": "circuits.builtin,intelligence.ml.actions",
         "CIRCUIT_HOME": str(home),
     }
     saved = {k: os.environ.get(k) for k in env}
