@@ -20,6 +20,8 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 CIRCUITS = FIXTURES / "circuits"
+#: The actions the test circuits use (the worker under test registers exactly these).
+ACTION_MODULES = ["circuits.builtin", "intelligence.ml.actions"]
 
 
 @pytest.fixture(scope="session")
@@ -46,7 +48,7 @@ def engine_env(redis_url: str, postgres_url: str, tmp_path_factory: pytest.TempP
         "CIRCUIT_REDIS_URL": redis_url,
         "CIRCUIT_DATABASE_URL": postgres_url,
         "CIRCUIT_CIRCUITS": str(CIRCUITS),
-        "CIRCUIT_ACTION_MODULES": "circuits.builtin,intelligence.ml.actions",
+        "CIRCUIT_ACTION_MODULES": ",".join(ACTION_MODULES),
         "CIRCUIT_HOME": str(home),
     }
     saved = {k: os.environ.get(k) for k in env}

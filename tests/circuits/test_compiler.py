@@ -86,3 +86,22 @@ def test_steps_without_ids_get_stable_ones() -> None:
     )
     outline = describe(Compiler(REGISTRY).circuit(circuit))
     assert "[step1]" in outline and "[step2_b1_1]" in outline and "[step2_b2_2]" in outline
+
+
+def test_python_front_end_builds_the_same_circuit_as_yaml() -> None:
+    from circuits.model import ActionStep, Circuit, Trigger
+
+    from_python = Circuit(
+        name="t-sequence",
+        trigger=Trigger(event="test.sequence"),
+        steps=[
+            ActionStep(id="first", action="core.set", with_={"doubled": "{{ event.data.n * 2 }}"}),
+            ActionStep(id="second", action="core.set", with_={"plus_one": "{{ steps.first.doubled + 1 }}"}),
+            ActionStep(
+                id="third", action="core.log", with_={"message": "n={{ event.data.n }} -> {{ steps.second.plus_one }}"}
+            ),
+        ],
+    )
+    from_yaml, _ = load_file(CIRCUITS / "sequence.yaml")
+    assert from_python == from_yaml and from_python.digest == from_yaml.digest
+    assert dict(Compiler(REGISTRY).circuit(from_python)) == dict(Compiler(REGISTRY).circuit(from_yaml))

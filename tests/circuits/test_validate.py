@@ -8,10 +8,10 @@ from pathlib import Path
 
 from circuits.actions import ActionRegistry
 from circuits.catalog import check_path
-from tests.conftest import CIRCUITS, FIXTURES, ROOT
+from tests.conftest import ACTION_MODULES, CIRCUITS, FIXTURES, ROOT
 
 INVALID = FIXTURES / "invalid"
-REGISTRY = ActionRegistry.from_modules(["circuits.builtin"])
+REGISTRY = ActionRegistry.from_modules(ACTION_MODULES)
 
 
 def problems(name: str) -> list[str]:
@@ -68,7 +68,7 @@ def test_cli_exits_non_zero_and_prints_every_problem() -> None:
         capture_output=True,
         text=True,
         cwd=ROOT,
-        env={"CIRCUIT_ACTION_MODULES": "circuits.builtin", "PATH": "/usr/bin:/bin"},
+        env={"CIRCUIT_ACTION_MODULES": ",".join(ACTION_MODULES), "PATH": "/usr/bin:/bin"},
     )
     assert out.returncode == 1, out.stderr
     assert "0 circuit(s) valid, 12 problem(s)" in out.stdout
@@ -81,7 +81,7 @@ def test_cli_accepts_a_valid_folder() -> None:
         capture_output=True,
         text=True,
         cwd=ROOT,
-        env={"CIRCUIT_ACTION_MODULES": "circuits.builtin", "PATH": "/usr/bin:/bin"},
+        env={"CIRCUIT_ACTION_MODULES": ",".join(ACTION_MODULES), "PATH": "/usr/bin:/bin"},
     )
     assert out.returncode == 0, out.stdout + out.stderr
     assert "0 problem(s)" in out.stdout

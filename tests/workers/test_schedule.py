@@ -7,11 +7,11 @@ from typing import Any
 import beat_schedule
 from circuits.actions import ActionRegistry
 from circuits.catalog import Catalog
-from tests.conftest import CIRCUITS, wait_for
+from tests.conftest import ACTION_MODULES, CIRCUITS, wait_for
 
 
 def test_cron_triggers_become_beat_entries() -> None:
-    catalog = Catalog.load(CIRCUITS, ActionRegistry.from_modules(["circuits.builtin"]))
+    catalog = Catalog.load(CIRCUITS, ActionRegistry.from_modules(ACTION_MODULES))
     schedule = beat_schedule.build(catalog)
     assert list(schedule) == ["circuit:t-scheduled"]
     entry = schedule["circuit:t-scheduled"]
