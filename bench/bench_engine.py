@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -148,7 +146,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
 
-    from workers.embedded import EmbeddedPostgres, EmbeddedRedis
+    from workers.embedded import CeleryProcess, EmbeddedPostgres, EmbeddedRedis
 
     with EmbeddedRedis() as redis_url, EmbeddedPostgres() as pg_url:
         os.environ.update(
@@ -165,15 +163,8 @@ def main() -> None:
 
         rt = runtime()
         upgrade(rt.engine)
-        (ROOT / ".circuit-os").mkdir(exist_ok=True)
-        log = open(ROOT / ".circuit-os" / "bench-worker.log", "wb")  # noqa: SIM115 - closed below
-        worker = subprocess.Popen(
+        worker = CeleryProcess(
             [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "workers",
                 "worker",
                 "-c",
                 str(args.concurrency),
@@ -184,13 +175,12 @@ def main() -> None:
                 "--without-mingle",
                 "--without-gossip",
             ],
+            os.environ.copy(),
+            ROOT / ".circuit-os" / "bench-worker.log",
             cwd=ROOT,
-            env=os.environ.copy(),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+        ).start()
         try:
-            _wait(lambda: bool(app.control.ping(timeout=0.5)), "the worker")
+            worker.wait_ready(app)
             r = rt.redis
             plain_chains(r, 50)
             circuit_runs(r, rt.engine, "bench.sequence", "bench-sequence", 50)
@@ -213,9 +203,7 @@ def main() -> None:
             ours, plain = latency(r, rt.engine, args.latency, "worker")
             ours_direct, _ = latency(r, rt.engine, args.latency, "direct", plain_too=False)
         finally:
-            worker.terminate()
-            worker.wait(30)
-            log.close()
+            worker.stop()
             rt.close()
 
     best = {k: max(v) for k, v in rows.items()}

@@ -7,8 +7,6 @@ Tests share one worker per session and stay apart by their own event ids.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -16,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from workers.embedded import CeleryProcess
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -66,46 +66,25 @@ def engine_env(redis_url: str, postgres_url: str, tmp_path_factory: pytest.TempP
 
 
 @pytest.fixture(scope="session")
-def worker(engine_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[subprocess.Popen[bytes]]:
+def worker(engine_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[CeleryProcess]:
     """``celery -A workers worker`` with two prefork processes, as ops would run it."""
     from workers.app import app
 
     log = tmp_path_factory.mktemp("worker") / "worker.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "workers",
-                "worker",
-                "-c",
-                "2",
-                "--loglevel",
-                "INFO",
-                "-n",
-                f"test-{uuid.uuid4().hex[:6]}@%h",
-                "--without-mingle",
-                "--without-gossip",
-            ],
-            cwd=ROOT,
-            env={**os.environ, **engine_env},
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + 60
-        while not app.control.ping(timeout=0.5):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail(f"worker did not start:\n{log.read_text()[-4000:]}")
-        proc.log_path = log  # type: ignore[attr-defined]
+    args = [
+        "worker",
+        "-c",
+        "2",
+        "--loglevel",
+        "INFO",
+        "-n",
+        f"test-{uuid.uuid4().hex[:6]}@%h",
+        "--without-mingle",
+        "--without-gossip",
+    ]
+    with CeleryProcess(args, {**os.environ, **engine_env}, log, cwd=ROOT) as proc:
+        proc.wait_ready(app)
         yield proc
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 @pytest.fixture()

@@ -10,10 +10,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import os
-import signal
 import statistics
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -24,7 +21,7 @@ import click
 import sqlalchemy as sa
 
 from circuits.settings import PACKAGE_ROOT, get_settings
-from workers.embedded import EmbeddedRedis
+from workers.embedded import CeleryProcess, EmbeddedRedis
 
 LEADS_CSV = PACKAGE_ROOT / "data" / "x_education_leads" / "Leads.csv"
 
@@ -72,50 +69,6 @@ def _redis() -> Iterator[str]:
     with EmbeddedRedis() as url:
         click.echo(f"started embedded Redis at {url}")
         yield url
-
-
-@contextlib.contextmanager
-def _worker(env: dict[str, str], concurrency: int, log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "workers",
-                "worker",
-                "-c",
-                str(concurrency),
-                "--loglevel",
-                "INFO",
-                "-n",
-                f"demo-{os.getpid()}@%h",
-                "--without-mingle",
-                "--without-gossip",
-            ],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            yield proc
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-
-
-def _wait_ready(app: Any, proc: subprocess.Popen[bytes], log: Path, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise click.ClickException(f"the worker exited; its log:\n{log.read_text()[-3000:]}")
-        if app.control.ping(timeout=0.5):
-            return
-    raise click.ClickException("the worker did not answer in time")
 
 
 def _wait_runs(engine: sa.Engine, event_ids: list[str], timeout: float) -> tuple[int, dict[str, int]]:
@@ -177,8 +130,10 @@ def ensure_lead_model(budget_s: float) -> None:
         return
     click.echo(f"lead_score model: training with AutoML ({budget_s:.0f}s budget) on the X Education leads...")
     out = rt.registry.get("ml.train").run(ctx, {"name": "lead_score", "budget_s": budget_s})  # the shipped example
-    click.echo(f"lead_score v{out['version']} {out['status']}: {out['estimator']}, held-out ROC AUC "
-               f"{out['metrics'].get('roc_auc', float('nan')):.3f}")
+    click.echo(
+        f"lead_score v{out['version']} {out['status']}: {out['estimator']}, held-out ROC AUC "
+        f"{out['metrics'].get('roc_auc', float('nan')):.3f}"
+    )
 
 
 def _has_champion(ctx: Any) -> bool:
@@ -206,8 +161,19 @@ def run_demo(n_events: int = 200, concurrency: int = 2, train_budget_s: float = 
         upgrade(runtime().engine)
         click.echo(f"database {settings.database_url}; circuits from {settings.circuits}")
         ensure_lead_model(train_budget_s)
-        with _worker(env, concurrency, home / "demo-worker.log") as proc:
-            _wait_ready(app, proc, home / "demo-worker.log")
+        args = [
+            "worker",
+            "-c",
+            str(concurrency),
+            "--loglevel",
+            "INFO",
+            "-n",
+            f"demo-{os.getpid()}@%h",
+            "--without-mingle",
+            "--without-gossip",
+        ]
+        with CeleryProcess(args, env, home / "demo-worker.log") as worker:
+            worker.wait_ready(app)
             t0 = time.perf_counter()
             ids = [publish_envelope(e, origin="demo").id for e in lead_events(n_events)]
             click.echo(f"published {len(ids)} lead.created events in {time.perf_counter() - t0:.2f}s")

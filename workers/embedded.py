@@ -8,9 +8,11 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import redis
 
@@ -155,6 +157,55 @@ class EmbeddedPostgres:
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def __enter__(self) -> str:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class CeleryProcess:
+    """``celery -A workers <command> ...`` as a child process with its output in a log file.
+
+    ``with CeleryProcess(["worker", "-c", "2"], env, log) as proc: proc.wait_ready(app)``;
+    leaving the block stops it (SIGTERM, then SIGKILL after 30 s).
+    """
+
+    def __init__(self, args: list[str], env: dict[str, str], log: Path, cwd: Path | None = None) -> None:
+        self.args, self.env, self.log, self.cwd = args, env, log, cwd
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> CeleryProcess:
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        with self.log.open("wb") as out:  # the child keeps its own handle
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "celery", "-A", "workers", *self.args],
+                cwd=self.cwd,
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        return self
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def wait_ready(self, app: Any, timeout: float = 60.0) -> None:
+        """Wait until a worker answers a ping; raise ConfigError with the log if it dies or stays silent."""
+        deadline = time.monotonic() + timeout
+        while not app.control.ping(timeout=0.5):
+            if self.proc is None or self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise ConfigError(f"the Celery worker did not start; its log:\n{self.output()[-4000:]}")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+    def __enter__(self) -> CeleryProcess:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

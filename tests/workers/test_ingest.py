@@ -124,7 +124,7 @@ def test_a_redelivered_step_that_already_succeeded_is_not_run_again(ledger: Any,
     r.lpush("core", json.dumps(payload))
 
     def log() -> str:
-        return worker.log_path.read_text()
+        return worker.output()
 
     wait_for(
         lambda: "already succeeded; not running it again" in log() and run["id"] in log(),

@@ -39,35 +39,10 @@ def test_a_tick_starts_one_run_per_minute(ledger: Any, worker: Any) -> None:
 
 def test_celery_beat_loads_the_schedule_of_the_circuits(engine_env: dict[str, str], tmp_path: Any) -> None:
     import os
-    import subprocess
-    import sys
 
     from tests.conftest import ROOT
+    from workers.embedded import CeleryProcess
 
-    log = tmp_path / "beat.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "workers",
-                "beat",
-                "--loglevel",
-                "INFO",
-                "--schedule",
-                str(tmp_path / "beat-schedule"),
-                "--pidfile",
-                "",
-            ],
-            cwd=ROOT,
-            env={**os.environ, **engine_env},
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            wait_for(lambda: "scheduled circuit(s): circuit:t-scheduled" in log.read_text(), 30, "beat to start")
-        finally:
-            proc.terminate()
-            proc.wait(15)
+    args = ["beat", "--loglevel", "INFO", "--schedule", str(tmp_path / "beat-schedule"), "--pidfile", ""]
+    with CeleryProcess(args, {**os.environ, **engine_env}, tmp_path / "beat.log", cwd=ROOT) as beat:
+        wait_for(lambda: "scheduled circuit(s): circuit:t-scheduled" in beat.output(), 30, "beat to start")
