@@ -62,26 +62,21 @@ def test_the_shipped_and_test_circuits_are_valid() -> None:
     assert found == [] and len(good) >= 8
 
 
+def validate_cli(path: Path) -> subprocess.CompletedProcess[str]:
+    """``circuit-os circuits validate PATH`` in a clean environment."""
+    env = {"CIRCUIT_ACTION_MODULES": ",".join(ACTION_MODULES), "PATH": "/usr/bin:/bin"}
+    cmd = [sys.executable, "-m", "workers.cli", "circuits", "validate", str(path)]
+    return subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env)
+
+
 def test_cli_exits_non_zero_and_prints_every_problem() -> None:
-    out = subprocess.run(
-        [sys.executable, "-m", "workers.cli", "circuits", "validate", str(INVALID)],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env={"CIRCUIT_ACTION_MODULES": ",".join(ACTION_MODULES), "PATH": "/usr/bin:/bin"},
-    )
+    out = validate_cli(INVALID)
     assert out.returncode == 1, out.stderr
     assert "0 circuit(s) valid, 12 problem(s)" in out.stdout
     assert "unknown action 'core.lgo'" in out.stdout
 
 
 def test_cli_accepts_a_valid_folder() -> None:
-    out = subprocess.run(
-        [sys.executable, "-m", "workers.cli", "circuits", "validate", str(CIRCUITS)],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env={"CIRCUIT_ACTION_MODULES": ",".join(ACTION_MODULES), "PATH": "/usr/bin:/bin"},
-    )
+    out = validate_cli(CIRCUITS)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "0 problem(s)" in out.stdout
