@@ -112,29 +112,33 @@ def _step_refs(tree: nodes.Node) -> Iterator[str]:
                     yield node.arg.value
 
 
-def check(source: str, *, template: bool = False, extra_names: frozenset[str] = frozenset()) -> set[str]:
+def check(source: str, *, template: bool = False, names: frozenset[str] = NAMES) -> set[str]:
     """Parse ``source`` and return the step ids it references.
 
+    ``names`` are the names visible where the expression runs (``item`` only inside a
+    foreach, ``error`` only in on_failure steps, only ``event`` in a trigger condition).
+
     Raises:
-        ExpressionError: on a syntax error or a name that is never defined.
+        ExpressionError: on a syntax error or a name that is not visible there.
     """
     tree = _parse(source, template=template)
     assigned = {n.name for n in tree.find_all(nodes.Name) if n.ctx in ("store", "param")}
     for name in tree.find_all(nodes.Name):
-        if name.ctx == "load" and name.name not in NAMES | extra_names | assigned:
-            raise ExpressionError(f"unknown name {name.name!r} in {source!r}; use one of {', '.join(sorted(NAMES))}")
+        if name.ctx == "load" and name.name not in names | assigned:
+            hint = "is only defined elsewhere" if name.name in NAMES else "is unknown"
+            raise ExpressionError(f"name {name.name!r} in {source!r} {hint}; here use {', '.join(sorted(names))}")
     return set(_step_refs(tree))
 
 
-def check_value(value: Any) -> set[str]:
+def check_value(value: Any, names: frozenset[str] = NAMES) -> set[str]:
     """Check every template inside ``value``; return the step ids they reference."""
     refs: set[str] = set()
     if is_template(value):
-        refs |= check(value, template=True)
+        refs |= check(value, template=True, names=names)
     elif isinstance(value, dict):
         for v in value.values():
-            refs |= check_value(v)
+            refs |= check_value(v, names)
     elif isinstance(value, list):
         for v in value:
-            refs |= check_value(v)
+            refs |= check_value(v, names)
     return refs

@@ -41,9 +41,9 @@ class _Checker:
             elif ref not in available:
                 self.fail(f"refers to step {ref!r}, which has not run at this point", path)
 
-    def expression(self, source: str, path: Path_, available: set[str], *, template: bool = False) -> None:
+    def expression(self, source: str, path: Path_, available: set[str], names: frozenset[str]) -> None:
         try:
-            found = check(source, template=template)
+            found = check(source, names=names)
         except ExpressionError as exc:
             self.fail(exc.message, path)
             return
@@ -74,7 +74,7 @@ class _Checker:
         if isinstance(step, list):
             return self.steps(step, path, available, scope)
         if isinstance(step, ActionStep):
-            self.action(step, path, available)
+            self.action(step, path, available, scope)
             return available | {str(step.id)}
         if isinstance(step, ParallelStep):
             out = set(available)
@@ -82,16 +82,16 @@ class _Checker:
                 out |= self.step(branch, path + ("parallel", j), available, scope)
             return out | {str(step.id)}
         if isinstance(step, IfStep):
-            self.expression(step.if_, path + ("if",), available)
+            self.expression(step.if_, path + ("if",), available, scope)
             then = self.steps(step.then, path + ("then",), available, scope)
             other = self.steps(step.else_, path + ("else",), available, scope)
             return then | other | {str(step.id)}
         assert isinstance(step, ForeachStep)
-        self.expression(step.foreach, path + ("foreach",), available)
+        self.expression(step.foreach, path + ("foreach",), available, scope)
         self.steps(step.do, path + ("do",), available, scope | {"item", "index"})
         return available | {step.id}
 
-    def action(self, step: ActionStep, path: Path_, available: set[str]) -> None:
+    def action(self, step: ActionStep, path: Path_, available: set[str], scope: frozenset[str]) -> None:
         try:
             spec = self.registry.get(step.action)
         except DefinitionError as exc:
@@ -99,7 +99,7 @@ class _Checker:
             spec = None
         for key, value in step.with_.items():
             try:
-                self.refs(check_value(value), available, path + ("with", key))
+                self.refs(check_value(value, scope), available, path + ("with", key))
             except ExpressionError as exc:
                 self.fail(exc.message, path + ("with", key))
         if spec is None:
@@ -155,7 +155,7 @@ def validate(circuit: Circuit, registry: ActionRegistry, source: Source | None =
     checker.collect_ids(circuit.steps, ("steps",))
     checker.collect_ids(circuit.on_failure, ("on_failure",))
     if circuit.trigger.when:
-        checker.expression(circuit.trigger.when, ("trigger", "when"), set())
+        checker.expression(circuit.trigger.when, ("trigger", "when"), set(), frozenset({"event"}))
     scope = frozenset({"event", "steps", "vars", "run"})
     available = checker.steps(circuit.steps, ("steps",), set(), scope)
     checker.steps(circuit.on_failure, ("on_failure",), available | set(checker.ids), scope | {"error"})

@@ -10,7 +10,7 @@ died before acknowledging) and records may arrive out of order.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,8 +20,6 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.base import Base
-
-TERMINAL = ("succeeded", "failed")
 
 
 class EventRow(Base):
@@ -264,15 +262,3 @@ def rejected_events(engine: Engine, limit: int = 50) -> list[dict[str, Any]]:
             sa.select(*RejectedEventRow.__table__.c).order_by(RejectedEventRow.id.desc()).limit(limit)
         ).fetchall()
     return [dict(r._mapping) for r in rows]
-
-
-def count_runs(engine: Engine, run_ids: Iterable[str]) -> dict[str, int]:
-    """Runs by status among ``run_ids`` (for the demo summary and tests)."""
-    ids = list(run_ids)
-    out: dict[str, int] = {}
-    with engine.connect() as conn:
-        for i in range(0, len(ids), 500):
-            q = sa.select(RunRow.status, sa.func.count()).where(RunRow.id.in_(ids[i : i + 500])).group_by(RunRow.status)
-            for status, n in conn.execute(q):
-                out[status] = out.get(status, 0) + n
-    return out

@@ -34,7 +34,7 @@ def test_a_missing_field_is_an_error_not_a_silent_none() -> None:
 
 def test_check_reports_syntax_unknown_names_and_step_references() -> None:
     assert check("steps.score.score >= 80 and steps['other'].x") == {"score", "other"}
-    with pytest.raises(ExpressionError, match="unknown name 'evnt'"):
+    with pytest.raises(ExpressionError, match="name 'evnt' in 'evnt.data' is unknown"):
         check("evnt.data")
     with pytest.raises(ExpressionError, match="bad expression"):
         check("event.data.n >=")

@@ -80,3 +80,24 @@ def test_cli_accepts_a_valid_folder() -> None:
     out = validate_cli(CIRCUITS)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "0 problem(s)" in out.stdout
+
+
+def test_names_are_checked_where_they_are_visible(tmp_path: Path) -> None:
+    f = tmp_path / "c.yaml"
+    f.write_text(
+        "name: c\n"
+        "trigger: {event: a.b, when: 'steps.x.v > 1'}\n"
+        "steps:\n"
+        "  - {id: one, action: core.set, with: {v: '{{ item }}'}}\n"
+        "  - id: loop\n"
+        "    foreach: event.data.items\n"
+        "    do: [{id: two, action: core.set, with: {v: '{{ item }} {{ index }}', e: '{{ error }}'}}]\n"
+        "on_failure:\n"
+        "  - {id: alert, action: core.set, with: {why: '{{ error.message }}'}}\n"
+    )
+    _, found = check_path(f, REGISTRY)
+    text = "\n".join(str(p) for p in found)
+    assert ":2: trigger.when: name 'steps' in 'steps.x.v > 1' is only defined elsewhere; here use event" in text
+    assert ":4: steps.0.with.v: name 'item' in '{{ item }}' is only defined elsewhere" in text
+    assert ":7: steps.1.do.0.with.e: name 'error'" in text
+    assert len(found) == 3  # item and index inside the loop and error in on_failure are fine
