@@ -5,21 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from intelligence.ml.examples import LEAK_COLUMNS_LEADS
 from tests.conftest import new_id
+from tests.intelligence.ml.columns import WEAK as WEAK_INPUTS
 from workers.publish import publish
 
-LEAKS = ["Tags", "Lead Quality", "Asymmetrique*"]
-#: Without its strongest inputs the lead model is clearly worse.
-WEAK = LEAKS + [
-    "Total Time Spent on Website",
-    "Lead Origin",
-    "Lead Source",
-    "Last Activity",
-    "Last Notable Activity",
-    "What is your current occupation",
-    "Lead Profile",
-    "TotalVisits",
-]
+LEAKS = list(LEAK_COLUMNS_LEADS)
+WEAK = LEAKS + WEAK_INPUTS
 
 
 def retrain(run_of: Any, name: str, drop: list[str]) -> dict[str, Any]:

@@ -50,11 +50,19 @@ def test_branch_takes_then_or_else(run_of: Any) -> None:
 
 
 def test_trigger_condition_filters_events(ledger: Any, run_of: Any) -> None:
-    from storage.ledger import list_runs
+    from sqlalchemy import select
+
+    from storage.ledger import EventRow, list_runs
 
     skipped = publish("test.branch", {"no_score": True}, id=new_id())
     control = publish("test.branch", {"score": 1}, id=new_id())
-    run_of(control.id)  # the worker has handled both events by now (same queue, in order)
+    run_of(control.id)
+
+    def recorded() -> Any:
+        with ledger.connect() as conn:
+            return conn.execute(select(EventRow.runs_started).where(EventRow.id == skipped.id)).first()
+
+    assert wait_for(recorded, 15, "the skipped event in the ledger").runs_started == 0
     assert list_runs(ledger, event_id=skipped.id) == []
 
 

@@ -4,19 +4,7 @@ from __future__ import annotations
 
 from intelligence.ml.promotion import retrain, train_and_register
 from intelligence.ml.registry import ModelRegistry
-
-#: Leaving out the strongest inputs makes a clearly worse lead model.
-WEAK = [
-    "Total Time Spent on Website",
-    "Lead Origin",
-    "Lead Source",
-    "Last Activity",
-    "Last Notable Activity",
-    "What is your current occupation",
-    "Lead Profile",
-    "Page Views Per Visit",
-    "TotalVisits",
-]
+from tests.intelligence.ml.columns import WEAK
 
 
 def _weak(spec):  # type: ignore[no-untyped-def]
