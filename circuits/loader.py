@@ -100,12 +100,12 @@ def _data_path(loc: tuple[Any, ...], data: Any) -> Path_:
     return tuple(path)
 
 
-def build(data: Any, source: Source) -> tuple[Circuit, list[DefinitionError]]:
-    """Validate plain data into a Circuit; every structural problem becomes one DefinitionError."""
+def build(data: Any, source: Source) -> Circuit:
+    """Validate plain data into a Circuit; raises CircuitFileErrors listing every structural problem."""
     if not isinstance(data, dict):
         raise source.error("a circuit file must be a mapping with name, trigger and steps")
     try:
-        return Circuit.model_validate(data), []
+        return Circuit.model_validate(data)
     except ValidationError as exc:
         errors = []
         for err in exc.errors():
@@ -129,7 +129,7 @@ class CircuitFileErrors(DefinitionError):
 
 def load_text(text: str, file: str | None = None) -> tuple[Circuit, Source]:
     data, source = parse_yaml(text, file)
-    circuit, _ = build(data, source)
+    circuit = build(data, source)
     return circuit, source
 
 

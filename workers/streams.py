@@ -111,7 +111,8 @@ class StreamConsumer(ABC):
         self.ensure_group()
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            if not self.poll() and not self.r.xinfo_groups(self.stream)[0].get("pending"):
-                info = self.r.xinfo_groups(self.stream)[0]
-                if not info.get("lag"):
-                    return
+            if self.poll():
+                continue
+            info = next(g for g in self.r.xinfo_groups(self.stream) if g["name"] in (self.group, self.group.encode()))
+            if not info.get("pending") and not info.get("lag"):
+                return
