@@ -58,10 +58,17 @@ _runtime: Runtime | None = None
 
 
 def runtime() -> Runtime:
-    """This process's runtime; a forked child gets its own."""
+    """This process's runtime; a forked child gets its own connections but keeps the parent's
+    registry and compiled catalogue, which are plain immutable data."""
     global _runtime
-    if _runtime is None or _runtime.pid != os.getpid():
+    if _runtime is None:
         _runtime = Runtime()
+    elif _runtime.pid != os.getpid():
+        parent = _runtime
+        _runtime = Runtime(parent.settings)
+        for name in ("registry", "catalog"):
+            if name in parent.__dict__:
+                _runtime.__dict__[name] = parent.__dict__[name]
     return _runtime
 
 

@@ -197,7 +197,8 @@ def _items(ctx: dict[str, Any], step: dict[str, Any], key: str, started: float) 
         fail(ctx, key, "foreach", 1, started, str(exc))
     if not isinstance(items, (list, tuple)):
         fail(ctx, key, "foreach", 1, started, f"foreach needs a list, {step['foreach']!r} gave {type(items).__name__}")
-    cap = min(step.get("max_items") or runtime().settings.foreach_max_items, runtime().settings.foreach_max_items)
+    limit = runtime().settings.foreach_max_items
+    cap = min(step.get("max_items") or limit, limit)
     if len(items) > cap:
         fail(ctx, key, "foreach", 1, started, f"{len(items)} items, over the limit of {cap}")
     return list(items)
@@ -235,7 +236,7 @@ def foreach_join(task: Task, results: list[dict[str, Any]], step: dict[str, Any]
     ctx["steps"][step["id"]] = list(ctx["steps"].get(step["id"]) or []) + [
         {k: r["steps"][k] for k in step["body_ids"] if k in r["steps"]} for r in results
     ]
-    items = _items(ctx, step, step_key(ctx, step["id"]), started)
+    items = _items(ctx, step, step_key(ctx, step["id"]), started)  # re-read: messages carry no item list
     if offset < len(items):
         raise task.replace(_batch(task, ctx, step, items, offset))
     _finish_control(ctx, step, "foreach", started, {"items": len(items)})
