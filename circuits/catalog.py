@@ -39,6 +39,25 @@ class Entry:
     def version(self) -> str:
         return f"{self.circuit.version}+{self.circuit.digest}"
 
+    def accepts_type(self, event_type: str) -> bool:
+        """Whether the trigger's event pattern fits ``event_type`` (a cron trigger fits none)."""
+        pattern = self.circuit.trigger.event
+        return pattern is not None and fnmatch.fnmatchcase(event_type, pattern)
+
+    def matches(self, event_type: str, event_ctx: dict[str, Any]) -> bool:
+        """Whether this circuit's trigger fits an event: its type pattern, then its condition.
+
+        The one matching rule, shared by :meth:`Catalog.match` and the backtest.
+
+        Raises:
+            PermanentError: the condition failed on this event's data (the engine counts
+                that as not met; a backtest reports it).
+        """
+        if not self.accepts_type(event_type):
+            return False
+        when = self.circuit.trigger.when
+        return not when or bool(evaluate(when, {"event": event_ctx}))
+
 
 def check_path(
     path: str | Path, registry: ActionRegistry
@@ -95,19 +114,15 @@ class Catalog:
 
     def match(self, event: Event, context: dict[str, Any] | None = None) -> list[Entry]:
         """Circuits whose trigger fits ``event``, highest priority first."""
-        scope = {"event": context if context is not None else event.as_context()}
+        event_ctx = context if context is not None else event.as_context()
         found = []
         for entry in self.entries.values():
-            trigger = entry.circuit.trigger
-            if trigger.event is None or not fnmatch.fnmatchcase(event.type, trigger.event):
-                continue
-            if trigger.when:
-                try:
-                    if not evaluate(trigger.when, scope):
-                        continue
-                except PermanentError as exc:
-                    log.warning("circuit %s: condition not met because it failed: %s", entry.name, exc)
+            try:
+                if not entry.matches(event.type, event_ctx):
                     continue
+            except PermanentError as exc:
+                log.warning("circuit %s: condition not met because it failed: %s", entry.name, exc)
+                continue
             found.append(entry)
         return sorted(found, key=lambda e: (-e.circuit.trigger.priority, e.name))
 
