@@ -54,6 +54,7 @@ class ActionSpec:
     retries: int = 0
     timeout_s: float | None = None
     description: str = ""
+    side_effects: bool = True
 
     def run(self, ctx: ActionContext, inputs: dict[str, Any]) -> dict[str, Any]:
         """Validate ``inputs``, call the action and return its output as JSON-able data."""
@@ -70,6 +71,7 @@ def action(
     queue: str = "core",
     retries: int = 0,
     timeout_s: float | None = None,
+    side_effects: bool = True,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Mark ``fn(ctx, inp: InModel) -> OutModel`` as the action ``name``.
 
@@ -78,6 +80,8 @@ def action(
         queue: the Celery queue for this kind of work (one of :data:`QUEUES`).
         retries: default retry limit; a step's ``retry.max`` overrides it.
         timeout_s: default time limit of one attempt; a step's ``timeout_s`` overrides it.
+        side_effects: False only if the action just computes its output from its input (no
+            I/O); a backtest's dry run then calls it to learn its output.
     """
     if queue not in QUEUES:
         raise DefinitionError(f"action {name!r}: unknown queue {queue!r}; use one of {', '.join(QUEUES)}")
@@ -102,6 +106,7 @@ def action(
             queue=queue,
             retries=retries,
             timeout_s=timeout_s,
+            side_effects=side_effects,
             description=(inspect.getdoc(fn) or "").split("\n")[0],
         )
         setattr(fn, _SPEC_ATTR, spec)

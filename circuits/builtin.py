@@ -25,7 +25,7 @@ class SetOutput(BaseModel):
     model_config = ConfigDict(extra="allow")
 
 
-@action("core.set", queue="core")
+@action("core.set", queue="core", side_effects=False)
 def set_values(ctx: ActionContext, inp: SetInput) -> SetOutput:
     """Output the given values, so later steps can read them as ``steps.<id>.<name>``."""
     return SetOutput(**(inp.model_extra or {}))
@@ -89,7 +89,7 @@ def fail(ctx: ActionContext, inp: FailInput) -> FailOutput:
     raise RetryableError(f"{inp.message} (attempt {ctx.attempt})")
 
 
-@action("core.noop", queue="core")
+@action("core.noop", queue="core", side_effects=False)
 def noop(ctx: ActionContext, inp: Empty) -> Empty:
     """Do nothing; the benchmark's unit of work."""
     return Empty()
