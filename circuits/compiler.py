@@ -93,7 +93,7 @@ class Compiler:
             "id": step.id,
             "foreach": step.foreach,
             "do": dict(self.steps(step.do, final=False)),
-            "body_ids": sorted(_ids(step.do)),
+            "body_ids": sorted(step_ids(step.do)),
             "concurrency": step.concurrency,
             "max_items": step.max_items,
             "final": final,
@@ -103,20 +103,20 @@ class Compiler:
         )
 
 
-def _ids(steps: list[Any]) -> set[str]:
+def step_ids(steps: list[Any]) -> set[str]:
     """Ids of ``steps`` and of every step nested in them."""
     out: set[str] = set()
     for step in steps:
         if isinstance(step, list):
-            out |= _ids(step)
+            out |= step_ids(step)
             continue
         out.add(step.id)
         if isinstance(step, ParallelStep):
-            out |= _ids(step.parallel)
+            out |= step_ids(step.parallel)
         elif isinstance(step, IfStep):
-            out |= _ids(step.then) | _ids(step.else_)
+            out |= step_ids(step.then) | step_ids(step.else_)
         elif isinstance(step, ForeachStep):
-            out |= _ids(step.do)
+            out |= step_ids(step.do)
     return out
 
 
