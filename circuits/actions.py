@@ -25,6 +25,7 @@ from typing import Any, TypeVar, get_type_hints
 from pydantic import BaseModel
 
 from circuits.errors import DefinitionError
+from circuits.rates import parse_rate
 
 __all__ = [
     "QUEUES",
@@ -53,6 +54,7 @@ class ActionSpec:
     queue: str = "core"
     retries: int = 0
     timeout_s: float | None = None
+    rate_limit: str | None = None
     description: str = ""
     side_effects: bool = True
 
@@ -72,6 +74,7 @@ def action(
     retries: int = 0,
     timeout_s: float | None = None,
     side_effects: bool = True,
+    rate_limit: str | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Mark ``fn(ctx, inp: InModel) -> OutModel`` as the action ``name``.
 
@@ -82,11 +85,18 @@ def action(
         timeout_s: default time limit of one attempt; a step's ``timeout_s`` overrides it.
         side_effects: False only if the action just computes its output from its input (no
             I/O); a backtest's dry run then calls it to learn its output.
+        rate_limit: calls allowed across all workers, e.g. ``"1/s"`` (see :mod:`circuits.rates`);
+            a step's ``rate_limit`` overrides it.
     """
     if queue not in QUEUES:
         raise DefinitionError(f"action {name!r}: unknown queue {queue!r}; use one of {', '.join(QUEUES)}")
     if "." not in name or not all(part.isidentifier() for part in name.split(".")):
         raise DefinitionError(f"action name {name!r} must be dotted identifiers, like 'core.log'")
+    if rate_limit is not None:
+        try:
+            parse_rate(rate_limit)
+        except ValueError as exc:
+            raise DefinitionError(f"action {name!r}: rate_limit {exc}") from None
 
     def mark(fn: Callable[..., Any]) -> Callable[..., Any]:
         hints = get_type_hints(fn)
@@ -106,6 +116,7 @@ def action(
             queue=queue,
             retries=retries,
             timeout_s=timeout_s,
+            rate_limit=rate_limit,
             side_effects=side_effects,
             description=(inspect.getdoc(fn) or "").split("\n")[0],
         )

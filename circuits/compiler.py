@@ -66,6 +66,9 @@ class Compiler:
         spec = self.registry.get(step.action)
         retry = step.retry.model_dump() if step.retry else {"max": spec.retries}
         payload = {"id": step.id, "with": step.with_, "retry": retry, "final": final}
+        rate_limit = step.rate_limit or spec.rate_limit
+        if rate_limit:
+            payload["rate_limit"] = rate_limit  # the step enforces it, shared across workers
         options: dict[str, Any] = {"queue": spec.queue, "ignore_result": True}
         timeout = step.timeout_s or spec.timeout_s
         if timeout:

@@ -14,6 +14,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
 
+from circuits.rates import RATE_PATTERN, parse_rate
+
 ID_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]*$"
 EVENT_PATTERN = re.compile(r"^[A-Za-z0-9_*-]+(\.[A-Za-z0-9_*-]+)*$")
@@ -40,6 +42,19 @@ class ActionStep(_Model):
     with_: dict[str, Any] = Field(default_factory=dict, alias="with")
     retry: RetryPolicy | None = None
     timeout_s: float | None = Field(None, gt=0, le=86400)
+    rate_limit: str | None = Field(
+        None,
+        description="Calls of this action allowed across all workers, evenly spaced, e.g. '1/s', '10/m', "
+        "'100/h per tenant'; overrides the action's own rate_limit.",
+        json_schema_extra={"pattern": RATE_PATTERN},
+    )
+
+    @field_validator("rate_limit")
+    @classmethod
+    def _rate(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_rate(value)
+        return value
 
 
 class ParallelStep(_Model):
@@ -91,6 +106,15 @@ Step = Annotated[
 ]
 
 
+class Concurrency(_Model):
+    """At most ``limit`` runs of this circuit at once per value of ``key``; later runs wait in order."""
+
+    key: str = Field(
+        min_length=1, description="Expression over the event giving the key, e.g. event.subject or event.data.account"
+    )
+    limit: int = Field(1, ge=1, le=10000, description="Runs at once per key; the rest queue first in, first out.")
+
+
 class Trigger(_Model):
     """When a circuit runs: on an event type (wildcards allowed) or on a cron schedule."""
 
@@ -98,6 +122,9 @@ class Trigger(_Model):
     schedule: str | None = Field(None, description="Cron line for Celery beat, e.g. '0 2 * * *'")
     when: str | None = Field(None, description="Condition over the event, e.g. event.data.score > 50")
     priority: int = Field(5, ge=0, le=9, description="0 lowest, 9 highest")
+    concurrency: Concurrency | None = Field(
+        None, description="Limit runs at once per key (a lead, an account), across all workers."
+    )
 
     @field_validator("event")
     @classmethod

@@ -156,6 +156,9 @@ def validate(circuit: Circuit, registry: ActionRegistry, source: Source | None =
     checker.collect_ids(circuit.on_failure, ("on_failure",))
     if circuit.trigger.when:
         checker.expression(circuit.trigger.when, ("trigger", "when"), set(), frozenset({"event"}))
+    if circuit.trigger.concurrency:
+        key = circuit.trigger.concurrency.key
+        checker.expression(key, ("trigger", "concurrency", "key"), set(), frozenset({"event"}))
     scope = frozenset({"event", "steps", "vars", "run"})
     available = checker.steps(circuit.steps, ("steps",), set(), scope)
     checker.steps(circuit.on_failure, ("on_failure",), available | set(checker.ids), scope | {"error"})
