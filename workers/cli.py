@@ -217,6 +217,40 @@ def circuits_actions() -> None:
     )
 
 
+def _when(ctx: click.Context, param: click.Parameter, value: str | None) -> datetime | None:
+    from workers.backtest import parse_time
+
+    try:
+        return None if value is None else parse_time(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+@circuits.command("backtest")
+@click.argument("file", type=click.Path())
+@click.option("--since", default="7d", show_default=True, callback=_when, help="30m, 12h, 7d or an ISO date.")
+@click.option("--until", callback=_when, help="Same forms (default: now).")
+@click.option("--limit", default=10_000, show_default=True, type=click.IntRange(min=1), help="Most events scanned.")
+@click.option("--dry-run", is_flag=True, help="Also walk the steps of each match; no side effects.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON document, for machines.")
+def circuits_backtest(
+    file: str, since: datetime, until: datetime | None, limit: int, dry_run: bool, as_json: bool
+) -> None:
+    """Replay stored past events through FILE's trigger and report what would have fired."""
+    from circuits.loader import CircuitFileErrors
+    from workers.backtest import backtest, format_text, load_entry
+    from workers.runtime import runtime
+
+    try:
+        entry = load_entry(file, runtime().registry)
+    except CircuitFileErrors as exc:
+        for problem in exc.errors:
+            click.secho(str(problem), fg="red", err=True)
+        sys.exit(1)
+    report = backtest(_engine(), entry, since, until, limit, dry_run)
+    click.echo(json.dumps(report.to_dict(), default=str, indent=2) if as_json else format_text(report))
+
+
 # --- runs -------------------------------------------------------------------------------------
 
 
