@@ -10,7 +10,14 @@ _s = get_settings()
 broker_url = _s.redis_url
 result_backend = _s.redis_url
 broker_connection_retry_on_startup = True
-broker_transport_options = {"visibility_timeout": 3600}
+broker_connection_max_retries = None  # a worker waits for Redis to come back, however long it takes
+# Messages a dead worker had taken come back after this; workers derive it from the longest step
+# time limit at start (workers.signals), so a long step is never handed out twice while it runs.
+broker_transport_options = {"visibility_timeout": _s.visibility_timeout_s or int(_s.step_timeout_s) + 60}
+# Sending the next step must outlast a Redis restart (about a minute), not give up after three tries.
+task_publish_retry_policy = {"max_retries": 40, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 2.0}
+result_backend_always_retry = True
+result_backend_max_retries = 40
 
 task_serializer = "json"
 result_serializer = "json"

@@ -13,6 +13,7 @@ the run's end, so no extra bookkeeping task is added to each run.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from celery.canvas import Signature, chain, chord, group
@@ -106,21 +107,25 @@ class Compiler:
         )
 
 
-def step_ids(steps: list[Any]) -> set[str]:
-    """Ids of ``steps`` and of every step nested in them."""
-    out: set[str] = set()
+def walk(steps: list[Any]) -> Iterator[AnyStep]:
+    """``steps`` and every step nested in them, in the order they appear in the file."""
     for step in steps:
         if isinstance(step, list):
-            out |= step_ids(step)
+            yield from walk(step)
             continue
-        out.add(step.id)
+        yield step
         if isinstance(step, ParallelStep):
-            out |= step_ids(step.parallel)
+            yield from walk(step.parallel)
         elif isinstance(step, IfStep):
-            out |= step_ids(step.then) | step_ids(step.else_)
+            yield from walk(step.then)
+            yield from walk(step.else_)
         elif isinstance(step, ForeachStep):
-            out |= step_ids(step.do)
-    return out
+            yield from walk(step.do)
+
+
+def step_ids(steps: list[Any]) -> set[str]:
+    """Ids of ``steps`` and of every step nested in them."""
+    return {s.id for s in walk(steps) if s.id}
 
 
 def describe(sig: Signature | dict[str, Any], indent: int = 0) -> str:

@@ -171,7 +171,7 @@ def _steps(conn: sa.Connection, engine: Engine, steps: list[dict[str, Any]]) -> 
     for s in steps:
         key = (s["run_id"], s["step_id"])
         prev = rows.get(key)
-        if prev is None or s["attempts"] >= prev["attempts"]:
+        if prev is None or (s.get("started") or 0, s.get("ended") or 0) >= (prev["_order"]):
             started, ended = _ts(s.get("started")), _ts(s.get("ended"))
             rows[key] = {
                 "run_id": s["run_id"],
@@ -184,7 +184,10 @@ def _steps(conn: sa.Connection, engine: Engine, steps: list[dict[str, Any]]) -> 
                 "duration_ms": s.get("ms"),
                 "output": s.get("output"),
                 "error": s.get("error"),
+                "_order": (s.get("started") or 0, s.get("ended") or 0),
             }
+    for row in rows.values():
+        row.pop("_order")
     table = StepRow.__table__
     stmt = _insert(engine, table)
     stmt = stmt.on_conflict_do_update(
@@ -193,30 +196,43 @@ def _steps(conn: sa.Connection, engine: Engine, steps: list[dict[str, Any]]) -> 
             c: stmt.excluded[c]
             for c in ("action", "status", "attempts", "started_at", "ended_at", "duration_ms", "output", "error")
         },
-        where=table.c.attempts <= stmt.excluded.attempts,
+        # a later execution wins; records of one step may arrive out of order
+        where=sa.or_(table.c.started_at.is_(None), table.c.started_at <= stmt.excluded.started_at),
     )
     conn.execute(stmt, list(rows.values()))
+
+
+#: End states; a later one never overwrites ``failed`` unless the run was reopened (retried) in between.
+TERMINAL = ("succeeded", "failed", "cancelled")
 
 
 def _run_ends(conn: sa.Connection, engine: Engine, ends: list[dict[str, Any]]) -> None:
+    """Fold each run's end records in arrival order: a failure wins over a success or a cancel
+    (a parallel branch failed), and a reopen (``status: running``, from a retry) starts afresh."""
     rows: dict[str, dict[str, Any]] = {}
+    reopened: set[str] = set()
     for e in ends:
-        # a failure wins over a success recorded for the same run (a parallel branch failed)
-        if e["run_id"] not in rows or e["status"] == "failed":
-            rows[e["run_id"]] = {
-                "id": e["run_id"],
-                "status": e["status"],
-                "ended_at": _ts(e["at"]),
-                "error": e.get("error"),
-            }
+        run_id, status = e["run_id"], e["status"]
+        prev = rows.get(run_id)
+        if status == "running":
+            reopened.add(run_id)
+            rows[run_id] = {"id": run_id, "status": "running", "ended_at": None, "error": None}
+        elif prev is None or prev["status"] != "failed":  # the first failure stays
+            rows[run_id] = {"id": run_id, "status": status, "ended_at": _ts(e["at"]), "error": e.get("error")}
     table = RunRow.__table__
-    stmt = _insert(engine, table)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["id"],
-        set_={"status": stmt.excluded.status, "ended_at": stmt.excluded.ended_at, "error": stmt.excluded.error},
-        where=table.c.status != "failed",
-    )
-    conn.execute(stmt, list(rows.values()))
+    for group, where in (
+        ([r for k, r in rows.items() if k in reopened], None),
+        ([r for k, r in rows.items() if k not in reopened], table.c.status != "failed"),
+    ):
+        if not group:
+            continue
+        stmt = _insert(engine, table)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["id"],
+            set_={"status": stmt.excluded.status, "ended_at": stmt.excluded.ended_at, "error": stmt.excluded.error},
+            where=where,
+        )
+        conn.execute(stmt, group)
 
 
 # --- reading ------------------------------------------------------------------------------

@@ -9,11 +9,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from circuits.catalog import Entry
-from circuits.compiler import bind
 from circuits.errors import EventError
 from circuits.events import Event, parse_event
-from workers import recorder
+from workers import progress, recorder
 from workers.context import new_context
+from workers.patience import OUTAGE
 from workers.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -58,11 +58,15 @@ def accept(rt: Runtime, event: Event, *, reclaimed: bool = False, only: Entry | 
     entries = [only] if only else rt.catalog.match(event, event_ctx)
     now = time.time()
     runs = [(e, run_id_for(event, e.name)) for e in entries]
+    contexts = [new_context(run_id, e.name, e.version, event, event_ctx, e.circuit.vars) for e, run_id in runs]
     pipe = r.pipeline(transaction=False)
     for _, run_id in runs:
         pipe.set(f"circuit:started:{run_id}", "1", nx=True, ex=rt.settings.dedupe_ttl_s)
     for _, run_id in runs:
+        pipe.hget(recorder.done_key(run_id), recorder.END_FIELD)
+    for (_, run_id), ctx in zip(runs, contexts, strict=True):
         recorder.open_run(pipe, run_id)
+        progress.track(pipe, run_id, ctx, rt.settings.stall_after_s)
     recorder.add_records(
         pipe,
         [
@@ -93,16 +97,18 @@ def accept(rt: Runtime, event: Event, *, reclaimed: bool = False, only: Entry | 
             ),
         ],
     )
-    fresh = pipe.execute()[: len(runs)]
+    replies = pipe.execute()
+    fresh, ended = replies[: len(runs)], replies[len(runs) : 2 * len(runs)]
     started = []
-    for (entry, run_id), is_new in zip(runs, fresh, strict=True):
-        if not is_new:
+    for (entry, run_id), ctx, is_new, end in zip(runs, contexts, fresh, ended, strict=True):
+        # a half-processed event is sent again unless its run ended: a run sent twice is
+        # harmless (each step runs once, see workers.claims), a run never sent is lost
+        if not is_new and not (reclaimed and end is None):
             continue
-        ctx = new_context(run_id, entry.name, entry.version, event, event_ctx, entry.circuit.vars)
         options: dict[str, Any] = {}
         if entry.circuit.trigger.priority != DEFAULT_PRIORITY:
             options["priority"] = 9 - entry.circuit.trigger.priority  # Redis: 0 is served first
-        bind(entry.canvas, ctx).apply_async(**options)
+        progress.launch(entry.canvas, ctx, **options)
         started.append(run_id)
     return Accepted(event.id, run_ids=started)
 
@@ -110,11 +116,15 @@ def accept(rt: Runtime, event: Event, *, reclaimed: bool = False, only: Entry | 
 def reject(rt: Runtime, raw: Any, error: EventError | str, origin: str) -> None:
     """Keep a rejected event as a dead letter, with the reason."""
     field_name = error.field if isinstance(error, EventError) else None
-    text = (
-        raw
-        if isinstance(raw, str)
-        else (raw.decode("utf-8", "replace") if isinstance(raw, bytes) else recorder.dumps(raw))
-    )
+    if isinstance(raw, str):
+        text = raw.encode("utf-8", "replace").decode("utf-8")  # a lone surrogate cannot be stored
+    elif isinstance(raw, bytes):
+        text = raw.decode("utf-8", "replace")
+    else:
+        try:
+            text = recorder.dumps(raw)
+        except (TypeError, ValueError, RecursionError):
+            text = repr(raw)[: rt.settings.event_max_bytes]
     recorder.write(
         rt.redis,
         [
@@ -139,3 +149,17 @@ def accept_raw(rt: Runtime, raw: Any, *, origin: str, reclaimed: bool = False) -
         reject(rt, raw, exc, origin)
         return None
     return accept(rt, event, reclaimed=reclaimed)
+
+
+def accept_isolated(rt: Runtime, raw: Any, *, origin: str, reclaimed: bool = False) -> Accepted | None:
+    """:func:`accept_raw`, where an event that breaks processing becomes a dead letter instead of
+    stopping the batch around it. A Redis outage is not the event's fault: it is raised, so the
+    caller keeps the event and tries again."""
+    try:
+        return accept_raw(rt, raw, origin=origin, reclaimed=reclaimed)
+    except OUTAGE:
+        raise
+    except Exception as exc:  # noqa: BLE001 - poison must not stop ingest
+        log.exception("event from %s could not be processed; keeping it as a dead letter", origin)
+        reject(rt, raw, f"could not be processed: {type(exc).__name__}: {exc}"[:2000], origin)
+        return None

@@ -11,6 +11,7 @@ from typing import Any
 import redis
 
 LEDGER_STREAM = "circuit:ledger"
+ACTIVE = "circuit:active"  # run id -> deadline for progress; see workers.progress
 DONE_TTL_S = 7 * 24 * 3600
 
 
@@ -40,8 +41,9 @@ def add_records(pipe: redis.client.Pipeline, records: list[dict[str, Any]]) -> N
     """Queue ledger records on ``pipe``; a run's end is also marked in its done hash (read by waiters)."""
     for rec in records:
         pipe.xadd(LEDGER_STREAM, {"r": dumps(rec)})
-        if rec["k"] == "run_end":
+        if rec["k"] == "run_end" and rec["status"] != "running":
             pipe.hset(done_key(rec["run_id"]), END_FIELD, rec["status"])
+            pipe.zrem(ACTIVE, rec["run_id"])
 
 
 def write(r: redis.Redis, records: list[dict[str, Any]]) -> None:
@@ -51,12 +53,22 @@ def write(r: redis.Redis, records: list[dict[str, Any]]) -> None:
     pipe.execute()
 
 
-def step_done(r: redis.Redis, run_id: str, step_key: str, output_json: str, records: list[dict[str, Any]]) -> None:
-    """Mark a step done (for redelivery) and append its ledger records, in one round trip."""
-    pipe = r.pipeline(transaction=False)
+def step_done(
+    r: redis.Redis, run_id: str, step_key: str, output_json: str, records: list[dict[str, Any]], stall_s: float
+) -> None:
+    """Mark a step done (for redelivery and resumes), free its lease, append its ledger records: one round trip,
+    all or nothing (MULTI), so it can be repeated after a lost connection."""
+    pipe = r.pipeline(transaction=True)
     pipe.hset(done_key(run_id), step_key, output_json)  # the hash's TTL was set when the run started
+    pipe.delete(claim_key(run_id, step_key))
+    pipe.zadd(ACTIVE, {run_id: time.time() + stall_s}, xx=True)
     add_records(pipe, records)
     pipe.execute()
+
+
+def claim_key(run_id: str, step_key: str) -> str:
+    """The lease of a running step (see workers.claims)."""
+    return f"circuit:claim:{run_id}:{step_key}"
 
 
 def step_record(

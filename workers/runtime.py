@@ -16,6 +16,7 @@ from circuits.actions import ActionRegistry, Resources
 from circuits.catalog import Catalog
 from circuits.settings import DEFAULT_ACTION_MODULES, Settings, get_settings
 from storage.base import make_engine
+from workers.claims import Claims, Heartbeat
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,14 @@ class Runtime:
     @cached_property
     def redis(self) -> redis.Redis:
         return redis.Redis.from_url(self.settings.redis_url, health_check_interval=30)
+
+    @cached_property
+    def claims(self) -> Claims:
+        return Claims(self.redis, self.settings.step_lease_s)
+
+    @cached_property
+    def heartbeat(self) -> Heartbeat:
+        return Heartbeat(self.redis, self.settings.step_lease_s)
 
     @cached_property
     def registry(self) -> ActionRegistry:

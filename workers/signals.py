@@ -10,13 +10,17 @@ from typing import Any
 from celery import Celery
 from celery.signals import beat_init, worker_init, worker_process_shutdown, worker_ready, worker_shutdown
 
+from circuits.compiler import walk
 from circuits.errors import CircuitError
+from circuits.model import ActionStep
 from storage.migrate import upgrade
 from workers import ledger_writer
 from workers.runtime import runtime
+from workers.watchdog import Watchdog
 
 log = logging.getLogger(__name__)
 _writer: subprocess.Popen[Any] | None = None
+_watchdog: Watchdog | None = None
 
 
 def connect(app: Celery) -> None:
@@ -38,7 +42,7 @@ def _on_beat_init(sender: Any = None, **_: Any) -> None:
     log.info("beat: %d scheduled circuit(s): %s", len(entries), ", ".join(entries) or "none")
 
 
-def _on_init(**_: Any) -> None:
+def _on_init(sender: Any = None, **_: Any) -> None:
     """Refuse to start with a broken catalogue or database: better than failing every run."""
     rt = runtime()
     try:
@@ -49,16 +53,39 @@ def _on_init(**_: Any) -> None:
         log.critical("cannot start: %s", exc)
         sys.exit(1)
     log.info("circuit-os: %d actions, %d circuits", len(rt.registry), len(catalog))
+    _derive_visibility_timeout(sender)
+
+
+def _derive_visibility_timeout(worker: Any) -> None:
+    """A message a worker took comes back after the visibility timeout: make it outlast the longest
+    step time limit, so a long step is never handed to a second worker while it runs."""
+    rt = runtime()
+    if rt.settings.visibility_timeout_s or worker is None:
+        return
+    limits = [spec.timeout_s or rt.settings.step_timeout_s for spec in rt.registry]
+    limits += [
+        s.timeout_s
+        for e in rt.catalog.entries.values()
+        for s in walk(e.circuit.steps + e.circuit.on_failure)
+        if isinstance(s, ActionStep) and s.timeout_s
+    ]
+    timeout = int(max(limits, default=rt.settings.step_timeout_s)) + 60
+    worker.app.conf.broker_transport_options = {**worker.app.conf.broker_transport_options, "visibility_timeout": timeout}
+    log.info("visibility timeout %ds (longest step time limit + 60s)", timeout)
 
 
 def _on_ready(**_: Any) -> None:
-    global _writer
+    global _writer, _watchdog
     rt = runtime()
     if rt.settings.ledger_in_worker:
         _writer = ledger_writer.spawn()
+    _watchdog = Watchdog(rt)
+    _watchdog.start()
 
 
 def _on_shutdown(**_: Any) -> None:
+    if _watchdog is not None:
+        _watchdog.stop()
     if _writer is not None and _writer.poll() is None:
         _writer.terminate()
         try:

@@ -13,7 +13,7 @@ from typing import Any
 
 from celery import Task
 from celery.canvas import Signature, chord
-from celery.exceptions import SoftTimeLimitExceeded
+from celery.exceptions import Ignore, SoftTimeLimitExceeded
 from pydantic import ValidationError
 
 from circuits.actions import ActionContext, ActionSpec
@@ -21,9 +21,10 @@ from circuits.compiler import CONTROL_QUEUE, bind
 from circuits.errors import PermanentError
 from circuits.expressions import evaluate, render
 from storage.ledger import bounded
-from workers import recorder
+from workers import progress, recorder
 from workers.context import enter_loop, leave_loop, merge, scope, step_key, step_log, with_output
-from workers.runtime import runtime
+from workers.patience import patient
+from workers.runtime import Runtime, runtime
 
 FOREACH_JOIN_TASK = "circuit.foreach_join"
 
@@ -34,18 +35,31 @@ def backoff_s(retry: dict[str, Any], attempt: int) -> float:
     return random.uniform(0, delay) if retry.get("jitter", True) else delay
 
 
-def run_action(task: Task, spec: ActionSpec, ctx: dict[str, Any], step: dict[str, Any]) -> dict[str, Any]:
+#: A message whose step another live execution holds checks again this many times at most.
+MAX_WAITS = 1000
+
+
+def run_action(
+    task: Task, spec: ActionSpec, ctx: dict[str, Any], step: dict[str, Any], waits: int = 0
+) -> dict[str, Any]:
     rt = runtime()
     run_id = ctx["run"]["id"]
     key = step_key(ctx, step["id"])
-    if (task.request.delivery_info or {}).get("redelivered"):
-        stored = rt.redis.hget(recorder.done_key(run_id), key)
-        if stored is not None:
-            step_log(ctx, key).info("already succeeded; not running it again")
-            return with_output(ctx, step["id"], json.loads(stored))
-    attempt = task.request.retries + 1
-    started = time.time()
     log = step_log(ctx, key)
+    verdict = patient(lambda: rt.claims.begin(run_id, key, task.request.id), rt.settings.redis_wait_s, "step start")
+    if verdict.state == "done":
+        log.info("already succeeded; not running it again")
+        return with_output(ctx, step["id"], json.loads(verdict.output or "null"))
+    if verdict.state == "cancelled":
+        stop_cancelled(ctx, key, spec.name)
+    if verdict.state == "held":
+        if waits >= MAX_WAITS:
+            log.error("gave up waiting for another execution of this step; the watchdog will resume the run")
+            raise Ignore()
+        log.info("another execution holds this step; checking again in %.1fs", verdict.wait_s)
+        raise task.retry(countdown=verdict.wait_s, max_retries=None, kwargs={"step": step, "waits": waits + 1})
+    attempt = task.request.retries + 1 - waits
+    started = time.time()
     actx = ActionContext(
         run_id=run_id,
         step_id=key,
@@ -55,6 +69,7 @@ def run_action(task: Task, spec: ActionSpec, ctx: dict[str, Any], step: dict[str
         resources=rt.resources,
         log=log,
     )
+    rt.heartbeat.hold(run_id, key)
     try:
         inputs = render(step["with"], scope(ctx))
         output = spec.run(actx, inputs)
@@ -72,12 +87,16 @@ def run_action(task: Task, spec: ActionSpec, ctx: dict[str, Any], step: dict[str
         if attempt <= int(retry.get("max", 0)):
             delay = backoff_s(retry, attempt)
             log.warning("attempt %d failed (%s); retrying in %.2fs", attempt, message, delay)
-            recorder.write(
-                rt.redis, [recorder.step_record(run_id, key, spec.name, "retrying", attempt, started, error=message)]
-            )
-            raise task.retry(exc=exc, countdown=delay, max_retries=int(retry["max"])) from None
+            record = recorder.step_record(run_id, key, spec.name, "retrying", attempt, started, error=message)
+            _write(rt, [record], release=(run_id, key))
+            raise task.retry(exc=exc, countdown=delay, max_retries=None) from None
         fail(ctx, key, spec.name, attempt, started, message)
-    out_json = recorder.dumps(output)
+    finally:
+        rt.heartbeat.release(run_id, key)
+    try:
+        out_json = recorder.dumps(output)
+    except (TypeError, ValueError, RecursionError) as exc:
+        fail(ctx, key, spec.name, attempt, started, f"output cannot be stored as JSON: {exc}"[:1000])
     if len(out_json) > rt.settings.output_max_bytes:
         fail(
             ctx,
@@ -100,8 +119,45 @@ def run_action(task: Task, spec: ActionSpec, ctx: dict[str, Any], step: dict[str
     ]
     if step["final"]:
         records.append(recorder.run_end(run_id, "succeeded"))
-    recorder.step_done(rt.redis, run_id, key, out_json, records)
+    patient(
+        lambda: recorder.step_done(rt.redis, run_id, key, out_json, records, rt.settings.stall_after_s),
+        rt.settings.redis_wait_s,
+        "recording a step",
+    )
     return with_output(ctx, step["id"], output)
+
+
+def _write(
+    rt: Runtime, records: list[dict[str, Any]], release: tuple[str, str] | None = None, moved: str | None = None
+) -> None:
+    """Append ledger records (free a step's lease, note the run's progress), waiting out a Redis restart."""
+
+    def go() -> None:
+        pipe = rt.redis.pipeline(transaction=True)
+        if release:
+            pipe.delete(recorder.claim_key(*release))
+        if moved:
+            progress.moved(pipe, moved, rt.settings.stall_after_s)
+        recorder.add_records(pipe, records)
+        pipe.execute()
+
+    patient(go, rt.settings.redis_wait_s, "recording")
+
+
+def stop_cancelled(ctx: dict[str, Any], key: str, action: str | None) -> None:
+    """The run was cancelled: record it as such at this step and go no further."""
+    rt = runtime()
+    run_id = ctx["run"]["id"]
+    step_log(ctx, key).info("run cancelled; stopping before this step")
+    now = time.time()
+    _write(
+        rt,
+        [
+            recorder.step_record(run_id, key, action, "cancelled", 0, now),
+            recorder.run_end(run_id, "cancelled", error=f"cancelled before step {key}"),
+        ],
+    )
+    raise Ignore()
 
 
 def _first_error(exc: ValidationError) -> str:
@@ -114,16 +170,21 @@ def fail(ctx: dict[str, Any], key: str, action: str | None, attempt: int, starte
     rt = runtime()
     run_id = ctx["run"]["id"]
     step_log(ctx, key).error("failed: %s", message)
-    pipe = rt.redis.pipeline(transaction=False)
-    pipe.set(recorder.failed_key(run_id), key, nx=True, ex=recorder.DONE_TTL_S)
-    recorder.add_records(
-        pipe,
-        [
-            recorder.step_record(run_id, key, action, "failed", attempt, started, error=message),
-            recorder.run_end(run_id, "failed", error=f"{key}: {message}"),
-        ],
-    )
-    first = pipe.execute()[0]
+
+    def record() -> Any:
+        pipe = rt.redis.pipeline(transaction=True)
+        pipe.set(recorder.failed_key(run_id), key, nx=True, ex=recorder.DONE_TTL_S)
+        pipe.delete(recorder.claim_key(run_id, key))
+        recorder.add_records(
+            pipe,
+            [
+                recorder.step_record(run_id, key, action, "failed", attempt, started, error=message),
+                recorder.run_end(run_id, "failed", error=f"{key}: {message}"),
+            ],
+        )
+        return pipe.execute()[0]
+
+    first = patient(record, rt.settings.redis_wait_s, "recording a failure")
     if first and not ctx.get("error"):
         start_on_failure(ctx, key, message)
     raise PermanentError(f"step {key} failed: {message}")
@@ -160,7 +221,7 @@ def _finish_control(
     ]
     if step["final"]:
         records.append(recorder.run_end(run_id, "succeeded"))
-    recorder.write(rt.redis, records + (extra or []))
+    _write(rt, records + (extra or []), moved=run_id)
 
 
 def join(results: list[dict[str, Any]], step: dict[str, Any]) -> dict[str, Any]:

@@ -8,7 +8,7 @@ Entry format: one field ``event`` holding the JSON envelope::
 from __future__ import annotations
 
 from circuits.errors import EventError
-from workers.ingest import accept_raw, reject
+from workers.ingest import accept_isolated, reject
 from workers.runtime import Runtime
 from workers.streams import Entry, StreamConsumer
 
@@ -32,4 +32,4 @@ class StreamIngest(StreamConsumer):
                     "stream",
                 )
                 continue
-            accept_raw(self.rt, raw, origin="stream", reclaimed=reclaimed)
+            accept_isolated(self.rt, raw, origin="stream", reclaimed=reclaimed)

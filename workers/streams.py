@@ -49,6 +49,10 @@ class StreamConsumer(ABC):
     def handle(self, entries: list[Entry], *, reclaimed: bool) -> None:
         """Process a batch; raise to leave it pending (it is retried)."""
 
+    def is_outage(self, exc: BaseException) -> bool:
+        """True for an error that means a service is away (waited for quietly), not a bad batch."""
+        return False
+
     def ensure_group(self) -> None:
         try:
             self.r.xgroup_create(self.stream, self.group, id="0", mkstream=True)
@@ -98,8 +102,12 @@ class StreamConsumer(ABC):
                     delay = 0.5
             except (redis.ConnectionError, redis.TimeoutError) as exc:
                 log.warning("%s: Redis unavailable (%s); retrying in %.1fs", self.group, exc, delay)
-            except Exception:  # noqa: BLE001 - the loop must survive a bad batch
-                log.exception("%s: batch failed; it stays pending and is retried in %.1fs", self.group, delay)
+            except Exception as exc:  # noqa: BLE001 - the loop must survive a bad batch
+                if self.is_outage(exc):
+                    log.warning("%s: %s unavailable; the batch stays pending, retrying in %.1fs", self.group,
+                                type(exc).__name__, delay)
+                else:
+                    log.exception("%s: batch failed; it stays pending and is retried in %.1fs", self.group, delay)
             self.stopping.wait(delay)
             delay = min(delay * 2, 10.0)
 

@@ -15,7 +15,8 @@ from circuits.compiler import BRANCH_TASK, FOREACH_TASK, JOIN_TASK, task_name
 from circuits.errors import ActionError, CircuitError
 from circuits.events import Event
 from workers import steps
-from workers.ingest import accept, accept_raw
+from workers.ingest import accept, accept_isolated
+from workers.patience import patient
 from workers.runtime import runtime
 
 INGEST_TASK = "circuit.ingest"
@@ -30,8 +31,8 @@ class CircuitTask(Task):  # type: ignore[misc]
 
 
 def _action_task(app: Celery, spec: ActionSpec) -> None:
-    def run(self: Task, ctx: dict[str, Any], step: dict[str, Any]) -> dict[str, Any]:
-        return steps.run_action(self, spec, ctx, step)
+    def run(self: Task, ctx: dict[str, Any], step: dict[str, Any], waits: int = 0) -> dict[str, Any]:
+        return steps.run_action(self, spec, ctx, step, waits)
 
     run.__doc__ = spec.description
     app.task(name=task_name(spec.name), bind=True, base=CircuitTask)(run)
@@ -75,8 +76,15 @@ def install(app: Celery) -> None:
     @app.task(name=INGEST_TASK, bind=True, base=CircuitTask)
     def ingest(self: Task, envelope: Any) -> dict[str, Any]:
         """Accept one published event: dedupe, match circuits, start their runs."""
-        redelivered = bool((self.request.delivery_info or {}).get("redelivered"))
-        accepted = accept_raw(runtime(), envelope, origin="publish", reclaimed=redelivered)
+        rt = runtime()
+        tries = [bool((self.request.delivery_info or {}).get("redelivered"))]
+
+        def go() -> Any:  # after a lost connection the event may be half accepted: go on from there
+            reclaimed = any(tries)
+            tries.append(True)
+            return accept_isolated(rt, envelope, origin="publish", reclaimed=reclaimed)
+
+        accepted = patient(go, rt.settings.redis_wait_s, "ingest")
         return {"accepted": accepted is not None, "runs": accepted.run_ids if accepted else []}
 
     @app.task(name=SCHEDULED_TASK, base=CircuitTask)

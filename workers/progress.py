@@ -1,0 +1,46 @@
+"""Every unfinished run is tracked, so none can stop moving unnoticed.
+
+``circuit:active`` is a sorted set of run ids scored by a deadline: the time by which
+the run must show progress again. Starting a run, starting a step (and the lease
+heartbeat while it runs) and finishing a step push the deadline on; ending the run
+removes it. The run's starting context is saved in its done hash (``__ctx__``), so a
+run can be started again from the beginning: steps that succeeded return their
+stored outputs (see :mod:`workers.claims`), and the run goes on from where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import redis
+from celery.canvas import Signature
+
+from circuits.compiler import bind
+from workers.recorder import ACTIVE, done_key
+
+__all__ = ["ACTIVE", "launch", "moved", "saved_context", "track"]
+CTX_FIELD = "__ctx__"
+RESUMES_FIELD = "__resumes__"
+
+
+def track(pipe: redis.client.Pipeline, run_id: str, ctx: dict[str, Any], stall_s: float) -> None:
+    """Save the starting context and put the run under watch (queued on ``pipe``)."""
+    pipe.hset(done_key(run_id), CTX_FIELD, json.dumps(ctx, separators=(",", ":"), default=str))
+    pipe.zadd(ACTIVE, {run_id: time.time() + stall_s})
+
+
+def moved(pipe: redis.client.Pipeline, run_id: str, stall_s: float) -> None:
+    """The run made progress: it has ``stall_s`` until it must move again."""
+    pipe.zadd(ACTIVE, {run_id: time.time() + stall_s}, xx=True)
+
+
+def saved_context(r: redis.Redis, run_id: str) -> dict[str, Any] | None:
+    raw = r.hget(done_key(run_id), CTX_FIELD)
+    return json.loads(raw) if raw is not None else None
+
+
+def launch(canvas: Signature | dict[str, Any], ctx: dict[str, Any], **options: Any) -> None:
+    """Send a run's canvas with its context: the one way a run is started or resumed."""
+    bind(canvas, ctx).apply_async(**options)

@@ -1,0 +1,102 @@
+"""The watchdog: finds runs that stopped moving and starts them again from where they stopped.
+
+A run stops moving when a message is lost (Redis restarted without it, a worker host died
+holding it, a chord's state vanished) or a step was killed past its time limit. Every
+unfinished run has a deadline in ``circuit:active`` (see :mod:`workers.progress`); a run
+past it is resumed: its canvas is sent again with the saved starting context, steps that
+succeeded return their stored outputs without running, and a step still held by a live
+worker is waited for (see :mod:`workers.claims`). Each resume doubles the time the run
+is given before the next, so a run that is only waiting in a long queue costs a few
+extra messages, never a repeated step; after ``CIRCUIT_MAX_RESUMES`` the run fails.
+
+One watchdog thread runs in every worker's main process; several of them never resume
+the same run twice at once, because taking a stalled run moves its deadline atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from typing import Any
+
+from workers import progress, recorder
+from workers.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+_TAKE = """
+local stale = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
+for _, run in ipairs(stale) do redis.call('ZADD', KEYS[1], ARGV[3], run) end
+return stale
+"""
+
+
+class Watchdog:
+    def __init__(self, rt: Runtime, batch: int = 200) -> None:
+        self.rt = rt
+        self.batch = batch
+        self._take = rt.redis.register_script(_TAKE)
+        self.stopping = threading.Event()
+
+    def scan(self) -> list[str]:
+        """Resume every run past its deadline; returns the ids of the runs resumed."""
+        s = self.rt.settings
+        now = time.time()
+        taken = self._take(keys=[progress.ACTIVE], args=[now, self.batch, now + s.stall_after_s])
+        resumed = []
+        for raw in taken:
+            run_id = raw.decode() if isinstance(raw, bytes) else str(raw)
+            if self._handle(run_id):
+                resumed.append(run_id)
+        return resumed
+
+    def _handle(self, run_id: str) -> bool:
+        r = self.rt.redis
+        s = self.rt.settings
+        end, cancel, ctx_json, resumes = r.hmget(
+            recorder.done_key(run_id), recorder.END_FIELD, "__cancel__", progress.CTX_FIELD, progress.RESUMES_FIELD
+        )
+        if end is not None:
+            r.zrem(progress.ACTIVE, run_id)
+            return False
+        if ctx_json is None:
+            return self._end(run_id, "failed", "its saved state is gone (was Redis data lost?); it cannot be resumed")
+        ctx: dict[str, Any] = json.loads(ctx_json)
+        if cancel is not None:
+            return self._end(run_id, "cancelled", "cancelled while no step was running")
+        n = int(resumes or 0)
+        if n >= s.max_resumes:
+            return self._end(run_id, "failed", f"stalled: no progress after {n} resumes")
+        entry = self.rt.catalog.entries.get(ctx["run"]["circuit"])
+        if entry is None:
+            return self._end(run_id, "failed", f"circuit {ctx['run']['circuit']!r} is no longer deployed")
+        pipe = r.pipeline(transaction=True)
+        pipe.hincrby(recorder.done_key(run_id), progress.RESUMES_FIELD, 1)
+        pipe.zadd(progress.ACTIVE, {run_id: time.time() + s.stall_after_s * 2 ** (n + 1)}, xx=True)
+        pipe.execute()
+        log.warning("run %s (%s) made no progress; resuming it (resume %d)", run_id, ctx["run"]["circuit"], n + 1)
+        progress.launch(entry.canvas, ctx)
+        return True
+
+    def _end(self, run_id: str, status: str, error: str) -> bool:
+        log.error("run %s: %s", run_id, error)
+        recorder.write(self.rt.redis, [recorder.run_end(run_id, status, error=error)])
+        return False
+
+    def run(self) -> None:
+        """Scan every ``CIRCUIT_WATCHDOG_INTERVAL_S`` until stopped; an error only skips a round."""
+        while not self.stopping.wait(self.rt.settings.watchdog_interval_s):
+            try:
+                self.scan()
+            except Exception:  # noqa: BLE001 - the watchdog must outlive Redis restarts and bad runs
+                log.warning("watchdog round failed; trying again next round", exc_info=True)
+
+    def start(self) -> threading.Thread:
+        thread = threading.Thread(target=self.run, name="circuit-watchdog", daemon=True)
+        thread.start()
+        return thread
+
+    def stop(self) -> None:
+        self.stopping.set()
