@@ -41,11 +41,16 @@ def redis_binary() -> str:
 
 
 class EmbeddedRedis:
-    """A throwaway Redis server: ``with EmbeddedRedis() as url: ...``."""
+    """A throwaway Redis server: ``with EmbeddedRedis() as url: ...``.
 
-    def __init__(self, port: int | None = None) -> None:
+    ``appendonly=True`` turns on the append-only file (fsync every second), so that
+    :meth:`restart` brings the data back, as a production Redis would (the chaos suite).
+    """
+
+    def __init__(self, port: int | None = None, *, appendonly: bool = False) -> None:
         self.port = port or free_port()
         self.dir = Path(tempfile.mkdtemp(prefix="circuit-redis-"))
+        self.appendonly = appendonly
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -62,8 +67,7 @@ class EmbeddedRedis:
                 "127.0.0.1",
                 "--save",
                 "",
-                "--appendonly",
-                "no",
+                *(("--appendonly", "yes", "--appendfsync", "everysec") if self.appendonly else ("--appendonly", "no")),
                 "--dir",
                 str(self.dir),
                 "--protected-mode",
@@ -86,6 +90,19 @@ class EmbeddedRedis:
             finally:
                 client.close()
 
+    def restart(self, hard: bool = False, down_s: float = 0.0) -> None:
+        """Stop the server (SIGTERM, or SIGKILL when ``hard``) and start it again on the same port and
+        data dir after ``down_s`` seconds; with ``appendonly`` it reloads what its AOF holds."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill() if hard else self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        time.sleep(down_s)
+        self.start()
+
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
@@ -103,7 +120,11 @@ class EmbeddedRedis:
 
 
 class EmbeddedPostgres:
-    """A throwaway PostgreSQL cluster (initdb + pg_ctl, run as the ``postgres`` user when we are root)."""
+    """A throwaway PostgreSQL cluster (initdb + pg_ctl, run as the ``postgres`` user when we are root).
+
+    ``stop(keep_data=True)`` shuts the server down and keeps the cluster, so that a later
+    :meth:`start` brings the same database back (an outage, in the chaos suite).
+    """
 
     def __init__(self, port: int | None = None) -> None:
         self.port = port or free_port()
@@ -133,7 +154,8 @@ class EmbeddedPostgres:
         raise ConfigError(f"{name} not found: install PostgreSQL (apt-get install postgresql)")
 
     def start(self) -> str:
-        self._run(self._bin("initdb"), "-D", str(self.data), "-U", "postgres", "-A", "trust", "-E", "UTF8")
+        if not (self.data / "PG_VERSION").exists():
+            self._run(self._bin("initdb"), "-D", str(self.data), "-U", "postgres", "-A", "trust", "-E", "UTF8")
         self._run(
             self._bin("pg_ctl"),
             "-D",
@@ -148,13 +170,16 @@ class EmbeddedPostgres:
         )
         return self.url
 
-    def stop(self) -> None:
+    def stop(self, keep_data: bool = False) -> None:
+        """Stop the server and remove the cluster; with ``keep_data``, shut down cleanly and keep it."""
         if self.data.exists():
             try:
-                self._run(self._bin("pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop")
+                mode = "fast" if keep_data else "immediate"
+                self._run(self._bin("pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "stop")
             except ConfigError:
                 pass
-        shutil.rmtree(self.dir, ignore_errors=True)
+        if not keep_data:
+            shutil.rmtree(self.dir, ignore_errors=True)
 
     def __enter__(self) -> str:
         return self.start()
@@ -189,10 +214,12 @@ class CeleryProcess:
     def output(self) -> str:
         return self.log.read_text(errors="replace")
 
-    def wait_ready(self, app: Any, timeout: float = 60.0) -> None:
-        """Wait until a worker answers a ping; raise ConfigError with the log if it dies or stays silent."""
+    def wait_ready(self, app: Any, timeout: float = 60.0, name: str | None = None) -> None:
+        """Wait until a worker (the one called ``name``, if given) answers a ping; raise ConfigError with
+        the log if it dies or stays silent."""
         deadline = time.monotonic() + timeout
-        while not app.control.ping(timeout=0.5):
+        destination = [name] if name else None
+        while not app.control.ping(timeout=0.5, destination=destination):
             if self.proc is None or self.proc.poll() is not None or time.monotonic() > deadline:
                 self.stop()
                 raise ConfigError(f"the Celery worker did not start; its log:\n{self.output()[-4000:]}")
