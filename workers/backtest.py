@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -153,7 +154,7 @@ def _event_trigger(entry: Entry) -> str:
     return trigger.event
 
 
-def _pages(engine: Engine, pattern: str, since: datetime, until: datetime, limit: int) -> Any:
+def _pages(engine: Engine, pattern: str, since: datetime, until: datetime, limit: int) -> Iterator[Sequence[Any]]:
     """Stored events in the window, oldest first, ``PAGE_SIZE`` at a time (keyset paging)."""
     t = EventRow.__table__.c
     q = sa.select(t.id, t.tenant, t.type, t.source, t.subject, t.idempotency_key, t.time, t.received_at, t.data)
@@ -242,7 +243,7 @@ def backtest(
                 continue
             report.count(row, fires)
             if fires and dry_run:
-                plan = dry_run_of(entry, event, event_ctx, registry, foreach_cap)
+                plan = _dry_run_of(entry, event, event_ctx, registry, foreach_cap)
                 calls.update(plan.would_call)
                 report.would_fail += plan.failed_at is not None
                 if len(report.dry_runs) < SAMPLE:
@@ -252,7 +253,7 @@ def backtest(
     return report
 
 
-def dry_run_of(entry: Entry, event: Event, event_ctx: dict[str, Any], registry: ActionRegistry, cap: int) -> DryRun:
+def _dry_run_of(entry: Entry, event: Event, event_ctx: dict[str, Any], registry: ActionRegistry, cap: int) -> DryRun:
     """One event's dry run; a walk that breaks is reported on the event, never raised."""
     try:
         return dry_run(entry, event, event_ctx, registry, cap)
