@@ -301,7 +301,7 @@ def _dry_run_text(r: BacktestReport) -> list[str]:
     for plan in r.dry_runs:
         lines.append(
             f"  event {plan.event_id}: "
-            + (f"would fail at {plan.failed_at}: {plan.error}" if plan.failed_at else "would run to the end")
+            + (f"would fail at {plan.failed_at}: {plan.error}" if plan.failed_at else "no failure found")
         )
         for s in plan.steps:
             pad = "    " + "  " * s.depth
