@@ -245,8 +245,14 @@ def list_runs(
     status: str | None = None,
     circuit: str | None = None,
     event_id: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
 ) -> list[dict[str, Any]]:
     q = sa.select(*RunRow.__table__.c).order_by(RunRow.started_at.desc().nulls_last()).limit(limit)
+    if since:
+        q = q.where(RunRow.started_at >= since)
+    if until:
+        q = q.where(RunRow.started_at < until)
     if status:
         q = q.where(RunRow.status == status)
     if circuit:

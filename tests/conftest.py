@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 CIRCUITS = FIXTURES / "circuits"
 #: The actions the test circuits use (the worker under test registers exactly these).
-ACTION_MODULES = ["circuits.builtin", "intelligence.ml.actions"]
+ACTION_MODULES = ["circuits.builtin", "intelligence.ml.actions", "tests.actions"]
 
 
 @pytest.fixture(scope="session")

@@ -261,7 +261,7 @@ def runs() -> None:
 
 @runs.command("list")
 @click.option("--limit", default=20, show_default=True)
-@click.option("--status", type=click.Choice(["running", "succeeded", "failed"]))
+@click.option("--status", type=click.Choice(["running", "succeeded", "failed", "cancelled"]))
 @click.option("--circuit")
 @click.option("--event", "event_id")
 @click.option("--json", "as_json", is_flag=True, help="One JSON document, for machines.")
@@ -276,6 +276,47 @@ def runs_list(limit: int, status: str | None, circuit: str | None, event_id: str
     for r in rows:
         r["duration"] = _duration(r["started_at"], r["ended_at"])
     _table(rows, ["id", "circuit", "status", "event_id", "started_at", "duration", "error"])
+
+
+@runs.command("retry")
+@click.argument("run_id", required=False)
+@click.option("--from", "from_step", help="Run this step and every step after it again.")
+@click.option("--circuit", help="Bulk: retry the failed runs of this circuit ...")
+@click.option("--since", help="... started since (30m, 12h, 7d or an ISO date) ...")
+@click.option("--until", help="... and before this.")
+def runs_retry(
+    run_id: str | None, from_step: str | None, circuit: str | None, since: str | None, until: str | None
+) -> None:
+    """Resume a failed run from its failed step (or --from STEP), or bulk-retry failed runs."""
+    from workers import control
+    from workers.backtest import parse_time
+    from workers.runtime import runtime
+
+    rt = runtime()
+    if run_id:
+        done = control.retry(rt, run_id, from_step)
+        again = f"; running again: {', '.join(done.forgotten)}" if done.forgotten else ""
+        click.echo(f"retrying run {done.run_id} ({done.circuit}){again}")
+        return
+    if not since:
+        _fail("give a RUN_ID, or --since (with --circuit to pick one circuit) for a bulk retry")
+    assert since is not None
+    retried = control.retry_failed(
+        rt, _engine(), circuit, parse_time(since), parse_time(until) if until else None
+    )
+    for r in retried:
+        click.echo(f"retrying run {r.run_id} ({r.circuit})")
+    click.echo(f"{len(retried)} run(s) retried")
+
+
+@runs.command("cancel")
+@click.argument("run_id")
+def runs_cancel(run_id: str) -> None:
+    """Stop a run at its next step (a step already running finishes)."""
+    from workers import control
+    from workers.runtime import runtime
+
+    click.echo(f"run {run_id}: {control.cancel(runtime(), run_id)}")
 
 
 @runs.command("show")

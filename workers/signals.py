@@ -70,7 +70,10 @@ def _derive_visibility_timeout(worker: Any) -> None:
         if isinstance(s, ActionStep) and s.timeout_s
     ]
     timeout = int(max(limits, default=rt.settings.step_timeout_s)) + 60
-    worker.app.conf.broker_transport_options = {**worker.app.conf.broker_transport_options, "visibility_timeout": timeout}
+    worker.app.conf.broker_transport_options = {
+        **worker.app.conf.broker_transport_options,
+        "visibility_timeout": timeout,
+    }
     log.info("visibility timeout %ds (longest step time limit + 60s)", timeout)
 
 

@@ -104,8 +104,12 @@ class StreamConsumer(ABC):
                 log.warning("%s: Redis unavailable (%s); retrying in %.1fs", self.group, exc, delay)
             except Exception as exc:  # noqa: BLE001 - the loop must survive a bad batch
                 if self.is_outage(exc):
-                    log.warning("%s: %s unavailable; the batch stays pending, retrying in %.1fs", self.group,
-                                type(exc).__name__, delay)
+                    log.warning(
+                        "%s: %s unavailable; the batch stays pending, retrying in %.1fs",
+                        self.group,
+                        type(exc).__name__,
+                        delay,
+                    )
                 else:
                     log.exception("%s: batch failed; it stays pending and is retried in %.1fs", self.group, delay)
             self.stopping.wait(delay)
