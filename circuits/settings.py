@@ -59,13 +59,16 @@ class Settings(BaseSettings):
     foreach_max_items: int = Field(1000, description="Hard cap on the items one foreach step may fan out over.")
     result_expires_s: int = Field(3600, description="How long Celery keeps chord member results in Redis.")
     auto_migrate: bool = Field(True, description="Apply database migrations when a worker or the CLI starts.")
+    concurrency_lease_s: float = Field(
+        3600.0, gt=0, description="A run holding a per-key concurrency slot longer than this, unended, loses it."
+    )
 
     # --- durability (issue 11) ----------------------------------------------------
     step_lease_s: float = Field(
-        30.0, gt=0, description="A running step holds a lease renewed by its worker; a dead worker's lease ends this late."
+        30.0, gt=0, description="A running step holds a lease its worker renews; a dead worker's lease ends this late."
     )
     stall_after_s: float = Field(
-        60.0, gt=0, description="A run with no progress this long (and no live lease) is resumed by the watchdog."
+        45.0, gt=0, description="A run with no progress this long (and no live lease) is resumed by the watchdog."
     )
     watchdog_interval_s: float = Field(5.0, gt=0, description="How often the watchdog looks for stalled runs.")
     max_resumes: int = Field(8, ge=1, description="A run resumed this many times without ending is failed.")

@@ -68,13 +68,13 @@ def retry(rt: Runtime, run_id: str, from_step: str | None = None, force: bool = 
     if entry is None:
         raise NotFoundError(f"circuit {circuit!r} is not deployed")
     key = recorder.done_key(run_id)
+    again = set(_later_steps(rt, circuit, from_step)) if from_step else set()
+    handlers = {s.id for s in walk(entry.circuit.on_failure) if s.id}  # they run again if the retry fails
     forgotten: list[str] = []
-    if from_step:
-        again = set(_later_steps(rt, circuit, from_step))
-        for field in rt.redis.hkeys(key):
-            name = field.decode()
-            if not name.startswith("__") and name.rsplit(".", 1)[-1] in again:
-                forgotten.append(name)
+    for field in rt.redis.hkeys(key):
+        name = field.decode()
+        if not name.startswith("__") and name.rsplit(".", 1)[-1] in again | handlers:
+            forgotten.append(name)
     pipe = rt.redis.pipeline(transaction=True)
     if forgotten:
         pipe.hdel(key, *forgotten)
@@ -86,7 +86,7 @@ def retry(rt: Runtime, run_id: str, from_step: str | None = None, force: bool = 
     pipe.execute()
     log.info("retrying run %s (%s)%s", run_id, circuit, f" from step {from_step}" if from_step else "")
     progress.launch(entry.canvas, ctx)
-    return Retried(run_id, circuit, sorted(forgotten))
+    return Retried(run_id, circuit, sorted(set(forgotten) - handlers))
 
 
 def retry_failed(
