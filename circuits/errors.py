@@ -10,6 +10,7 @@ Every error we raise on purpose derives from :class:`CircuitError`::
     ├── ActionError            raised by an action while it runs
     │   ├── RetryableError     transient: retried with backoff, logged without a traceback
     │   └── PermanentError     never retried; the run fails and its on_failure steps run
+    │       └── LimitError     an expression went over a resource limit (size, loops, time)
     └── NotFoundError          a run, model or record asked for by id does not exist
 
 Adapters translate driver exceptions (redis, SQLAlchemy, httpx, ...) into these.
@@ -72,6 +73,10 @@ class RetryableError(ActionError):
 
 class PermanentError(ActionError):
     """A failure that retrying cannot fix: the run fails and on_failure runs."""
+
+
+class LimitError(PermanentError):
+    """An expression went over a resource limit: value size, loop iterations or time."""
 
 
 class NotFoundError(CircuitError):

@@ -31,8 +31,8 @@ from jinja2.utils import _PassArg
 from jinja2.visitor import NodeTransformer
 
 from circuits import limits
-from circuits.errors import ExpressionError, PermanentError
-from circuits.limits import LimitError, check_size, weight
+from circuits.errors import ExpressionError, LimitError, PermanentError
+from circuits.limits import check_size, weight
 
 NAMES = frozenset({"event", "steps", "vars", "run", "item", "index", "error"})
 MAX_SOURCE_CHARS = 20_000  # one condition or template

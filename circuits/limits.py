@@ -22,7 +22,7 @@ from typing import Any
 from jinja2 import Undefined
 from jinja2.utils import Namespace
 
-from circuits.errors import PermanentError
+from circuits.errors import LimitError
 
 MAX_SIZE = 1_000_000  # characters a value may take to print (step outputs are capped far lower)
 MAX_INT_BITS = 10_000  # ~3,000 digits; Python will not even print an int over 4,300 digits
@@ -30,10 +30,6 @@ MAX_LOOP_ITERATIONS = 100_000  # loop items per evaluation, all loops together
 MAX_WORK = 50_000_000  # characters all checked operations of one evaluation may read and write
 TIME_BUDGET_S = 1.0  # wall-clock seconds per evaluation
 _WIDTH = re.compile(r"\d+")
-
-
-class LimitError(PermanentError):
-    """An expression went over a resource limit (size, iterations or time)."""
 
 
 class _Budget(threading.local):
