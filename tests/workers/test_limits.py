@@ -87,6 +87,24 @@ def test_a_slot_left_by_a_run_that_ended_or_lost_its_lease_is_reclaimed(run_of: 
         assert run_of(event.id, CIRCUIT, timeout=15)["status"] == "succeeded", ghost_state
 
 
+def test_a_sweep_starts_a_waiting_run_whose_slot_was_never_freed(run_of: Any, ledger: Any) -> None:
+    from storage.ledger import list_runs
+
+    r = runtime().redis
+    subject = f"lead-{uuid.uuid4().hex[:8]}"
+    ghost = f"ghost-{uuid.uuid4()}"
+    r.zadd(f"{base_of(subject)}:slots", {ghost: time.time() + 3600})  # a live holder, as far as Redis knows
+    event = publish("test.concurrency", {"seconds": 0, "order": 1}, id=new_id(), subject=subject)
+    wait_for(lambda: admitted(event, subject), 15, "the run to wait for the slot")
+    [waiting] = wait_for(lambda: list_runs(ledger, event_id=event.id), 10, "the run in the ledger")
+    time.sleep(0.3)
+    assert waiting["status"] == "running" and not r.hexists(recorder.done_key(waiting["id"]), "nap")
+    r.hset(recorder.done_key(ghost), recorder.END_FIELD, "failed")  # it ended; nobody freed the slot
+    r.expire(recorder.done_key(ghost), 600)
+    assert run_id_for(event, CIRCUIT) in limits.sweep(runtime())
+    assert run_of(event.id, CIRCUIT, timeout=15)["status"] == "succeeded"
+
+
 def test_a_rate_limit_spreads_calls_across_workers(run_of: Any) -> None:
     event = publish("test.rate_limit", {"items": list(range(10))}, id=new_id())
     run = run_of(event.id, "t-rate-limit", timeout=30)
