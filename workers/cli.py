@@ -3,29 +3,125 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
-from circuits.errors import CircuitError, DefinitionError, EventError
+from circuits.errors import CircuitError, EventError
 
 
-def _fail(message: str, code: int = 1) -> None:
+def _fail(message: str, code: int = 1) -> NoReturn:
     click.secho(f"error: {message}", fg="red", err=True)
     sys.exit(code)
 
 
+UNREACHABLE = 2  # exit code when Redis or the database cannot be reached
+_CLI_CONNECT_TIMEOUT_S = 3.0
+_CLI_RETRIES = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
+
+
+def _mask(url: str) -> str:
+    """A URL fit to print: its password replaced by ***."""
+    return re.sub(r"(://[^/@:]*:)[^/@]*@", r"\1***@", url)
+
+
+def _setting(name: str, default: str) -> str:
+    try:
+        from circuits.settings import get_settings
+
+        return str(getattr(get_settings(), name))
+    except CircuitError:
+        return default
+
+
+def _unreachable(exc: BaseException) -> str | None:
+    """One line naming Redis or the database if ``exc`` (or what caused it) means it cannot be reached."""
+    import kombu.exceptions
+    import redis.exceptions
+    import sqlalchemy.exc
+
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        first = (str(cur).strip().splitlines() or [type(cur).__name__])[0][:200]
+        if isinstance(cur, (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)) or isinstance(
+            cur, kombu.exceptions.OperationalError
+        ):
+            url = _setting("redis_url", "redis://127.0.0.1:6379/0")
+            return _mask(f"cannot reach Redis at {_mask(url)} ({first})")
+        if isinstance(cur, sqlalchemy.exc.OperationalError):
+            url = _setting("database_url", "the configured database")
+            detail = (str(cur.orig).strip().splitlines() or [first])[0][:200] if cur.orig is not None else first
+            return _mask(f"cannot reach the database at {_mask(url)} ({detail})")
+        cur = cur.__cause__ or cur.__context__
+    return None
+
+
+def _our_error(exc: BaseException) -> CircuitError | None:
+    """Our named error that ``exc`` was raised while handling (a field error whose dead letter failed)."""
+    cur = exc.__context__
+    while cur is not None and not isinstance(cur, CircuitError):
+        cur = cur.__cause__ or cur.__context__
+    return cur
+
+
+def _impatient(ctx: click.Context) -> None:
+    """A person at a terminal waits seconds for a Redis that is down, not a worker's minutes of retries."""
+    args = [*getattr(ctx, "_protected_args", getattr(ctx, "protected_args", [])), *ctx.args]
+    command = args[0] if args else None
+    if command in (None, "circuits", "demo"):
+        return
+    try:
+        import redis
+
+        from workers.runtime import runtime
+
+        rt = runtime()
+        if "redis" not in rt.__dict__:  # the runtime's own client, with a connect timeout
+            rt.__dict__["redis"] = redis.Redis.from_url(
+                rt.settings.redis_url, health_check_interval=30, socket_connect_timeout=_CLI_CONNECT_TIMEOUT_S
+            )
+        if command in ("publish", "runs"):  # these send Celery messages
+            from workers.app import app
+
+            app.conf.update(
+                redis_socket_connect_timeout=_CLI_CONNECT_TIMEOUT_S,
+                broker_connection_timeout=_CLI_CONNECT_TIMEOUT_S,
+                broker_connection_max_retries=1,
+                task_publish_retry_policy=_CLI_RETRIES,
+                result_backend_transport_options={"retry_policy": _CLI_RETRIES},
+            )
+    except CircuitError:
+        return  # a bad setting is reported by the command that needs it
+
+
 class _Group(click.Group):
-    """Turns our named errors into one red line and a non-zero exit, not a traceback."""
+    """Turns our named errors, and an unreachable Redis or database, into one red line and a non-zero exit."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
+            _impatient(ctx)
             return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
         except CircuitError as exc:
             _fail(str(exc))
+        except Exception as exc:  # noqa: BLE001 - the CLI prints one line, never a traceback
+            down = _unreachable(exc)
+            ours = _our_error(exc)
+            if down and ours is not None:
+                _fail(f"{ours} (and it could not be kept as a dead letter: {down})")
+            if down:
+                _fail(down, UNREACHABLE)
+            if os.environ.get("CIRCUIT_LOG_LEVEL", "").upper() == "DEBUG":
+                raise
+            _fail(f"unexpected {type(exc).__name__}: {exc} (CIRCUIT_LOG_LEVEL=DEBUG shows the traceback)", 3)
 
 
 @click.group(cls=_Group)
@@ -417,7 +513,7 @@ _attach_optional()
 def main() -> None:
     try:
         cli(prog_name="circuit-os")
-    except DefinitionError as exc:
+    except CircuitError as exc:  # raised while click builds the command line, before any command runs
         _fail(str(exc))
 
 
