@@ -11,7 +11,7 @@ from typing import Any
 from circuits.catalog import Entry
 from circuits.errors import EventError
 from circuits.events import Event, parse_event
-from workers import progress, recorder
+from workers import limits, progress, recorder
 from workers.context import new_context
 from workers.patience import OUTAGE
 from workers.runtime import Runtime
@@ -108,7 +108,8 @@ def accept(rt: Runtime, event: Event, *, reclaimed: bool = False, only: Entry | 
         options: dict[str, Any] = {}
         if entry.circuit.trigger.priority != DEFAULT_PRIORITY:
             options["priority"] = 9 - entry.circuit.trigger.priority  # Redis: 0 is served first
-        progress.launch(entry.canvas, ctx, **options)
+        if limits.admit(rt, entry, ctx):  # a run limited per key may wait for a slot instead
+            progress.launch(entry.canvas, ctx, **options)
         started.append(run_id)
     return Accepted(event.id, run_ids=started)
 
