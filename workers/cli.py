@@ -73,7 +73,8 @@ def _our_error(exc: BaseException) -> CircuitError | None:
 
 def _impatient(ctx: click.Context) -> None:
     """A person at a terminal waits seconds for a Redis that is down, not a worker's minutes of retries."""
-    args = [*getattr(ctx, "_protected_args", getattr(ctx, "protected_args", [])), *ctx.args]
+    protected = ctx._protected_args if hasattr(ctx, "_protected_args") else ctx.protected_args  # click < 8.2
+    args = [*protected, *ctx.args]
     command = args[0] if args else None
     if command in (None, "circuits", "demo"):
         return
