@@ -21,7 +21,7 @@ from circuits.compiler import CONTROL_QUEUE, bind
 from circuits.errors import PermanentError
 from circuits.expressions import evaluate, render
 from storage.ledger import bounded
-from workers import progress, recorder
+from workers import limits, progress, recorder
 from workers.context import enter_loop, leave_loop, merge, scope, step_key, step_log, with_output
 from workers.patience import patient
 from workers.runtime import Runtime, runtime
@@ -46,18 +46,10 @@ def run_action(
     run_id = ctx["run"]["id"]
     key = step_key(ctx, step["id"])
     log = step_log(ctx, key)
-    verdict = patient(lambda: rt.claims.begin(run_id, key, task.request.id), rt.settings.redis_wait_s, "step start")
-    if verdict.state == "done":
-        log.info("already succeeded; not running it again")
-        return with_output(ctx, step["id"], json.loads(verdict.output or "null"))
-    if verdict.state == "cancelled":
-        stop_cancelled(ctx, key, spec.name)
-    if verdict.state == "held":
-        if waits >= MAX_WAITS:
-            log.error("gave up waiting for another execution of this step; the watchdog will resume the run")
-            raise Ignore()
-        log.info("another execution holds this step; checking again in %.1fs", verdict.wait_s)
-        raise task.retry(countdown=verdict.wait_s, max_retries=None, kwargs={"step": step, "waits": waits + 1})
+    stored = _claim(task, rt, ctx, step, key, spec.name, waits)
+    if stored is not None:
+        return stored
+    limits.throttle(rt, task, ctx, step, spec.name)  # returns when it may run; else re-sent for later
     attempt = task.request.retries + 1 - waits
     started = time.time()
     actx = ActionContext(
@@ -124,7 +116,31 @@ def run_action(
         rt.settings.redis_wait_s,
         "recording a step",
     )
+    if step["final"]:
+        limits.on_run_end(rt, ctx)
     return with_output(ctx, step["id"], output)
+
+
+def _claim(
+    task: Task, rt: Runtime, ctx: dict[str, Any], step: dict[str, Any], key: str, action: str, waits: int
+) -> dict[str, Any] | None:
+    """Take the step's lease (None: run it), or return the context with its stored output (it already
+    succeeded), or stop here (the run is cancelled), or come back later (a live worker holds it)."""
+    log = step_log(ctx, key)
+    run_id = ctx["run"]["id"]
+    verdict = patient(lambda: rt.claims.begin(run_id, key, task.request.id), rt.settings.redis_wait_s, "step start")
+    if verdict.state == "done":
+        log.info("already succeeded; not running it again")
+        return with_output(ctx, step["id"], json.loads(verdict.output or "null"))
+    if verdict.state == "cancelled":
+        stop_cancelled(ctx, key, action)
+    if verdict.state == "held":
+        if waits >= MAX_WAITS:
+            log.error("gave up waiting for another execution of this step; the watchdog will resume the run")
+            raise Ignore()
+        log.info("another execution holds this step; checking again in %.1fs", verdict.wait_s)
+        raise task.retry(countdown=verdict.wait_s, max_retries=None, kwargs={"step": step, "waits": waits + 1})
+    return None
 
 
 def _write(
@@ -157,6 +173,7 @@ def stop_cancelled(ctx: dict[str, Any], key: str, action: str | None) -> None:
             recorder.run_end(run_id, "cancelled", error=f"cancelled before step {key}"),
         ],
     )
+    limits.on_run_end(rt, ctx)
     raise Ignore()
 
 
@@ -185,6 +202,7 @@ def fail(ctx: dict[str, Any], key: str, action: str | None, attempt: int, starte
         return pipe.execute()[0]
 
     first = patient(record, rt.settings.redis_wait_s, "recording a failure")
+    limits.on_run_end(rt, ctx)
     if first and not ctx.get("error"):
         start_on_failure(ctx, key, message)
     raise PermanentError(f"step {key} failed: {message}")
@@ -222,6 +240,8 @@ def _finish_control(
     if step["final"]:
         records.append(recorder.run_end(run_id, "succeeded"))
     _write(rt, records + (extra or []), moved=run_id)
+    if step["final"]:
+        limits.on_run_end(rt, ctx)
 
 
 def join(results: list[dict[str, Any]], step: dict[str, Any]) -> dict[str, Any]:

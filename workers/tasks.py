@@ -28,6 +28,7 @@ class CircuitTask(Task):  # type: ignore[misc]
 
     throws = (ActionError, CircuitError)
     ignore_result = True
+    max_retries = None  # steps count their own attempts against their retry policy (workers.steps)
 
 
 def _action_task(app: Celery, spec: ActionSpec) -> None:

@@ -21,7 +21,7 @@ import threading
 import time
 from typing import Any
 
-from workers import progress, recorder
+from workers import limits, progress, recorder
 from workers.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -50,6 +50,7 @@ class Watchdog:
             run_id = raw.decode() if isinstance(raw, bytes) else str(raw)
             if self._handle(run_id):
                 resumed.append(run_id)
+        limits.sweep(self.rt)  # runs waiting for a per-key slot that no run end handed on
         return resumed
 
     def _handle(self, run_id: str) -> bool:
@@ -62,16 +63,16 @@ class Watchdog:
             r.zrem(progress.ACTIVE, run_id)
             return False
         if ctx_json is None:
-            return self._end(run_id, "failed", "its saved state is gone (was Redis data lost?); it cannot be resumed")
+            return self._end(run_id, None, "failed", "its saved state is gone (was Redis data lost?); cannot resume it")
         ctx: dict[str, Any] = json.loads(ctx_json)
         if cancel is not None:
-            return self._end(run_id, "cancelled", "cancelled while no step was running")
+            return self._end(run_id, ctx, "cancelled", "cancelled while no step was running")
         n = int(resumes or 0)
         if n >= s.max_resumes:
-            return self._end(run_id, "failed", f"stalled: no progress after {n} resumes")
+            return self._end(run_id, ctx, "failed", f"stalled: no progress after {n} resumes")
         entry = self.rt.catalog.entries.get(ctx["run"]["circuit"])
         if entry is None:
-            return self._end(run_id, "failed", f"circuit {ctx['run']['circuit']!r} is no longer deployed")
+            return self._end(run_id, ctx, "failed", f"circuit {ctx['run']['circuit']!r} is no longer deployed")
         pipe = r.pipeline(transaction=True)
         pipe.hincrby(recorder.done_key(run_id), progress.RESUMES_FIELD, 1)
         pipe.zadd(progress.ACTIVE, {run_id: time.time() + s.stall_after_s * 2 ** (n + 1)}, xx=True)
@@ -80,9 +81,11 @@ class Watchdog:
         progress.launch(entry.canvas, ctx)
         return True
 
-    def _end(self, run_id: str, status: str, error: str) -> bool:
+    def _end(self, run_id: str, ctx: dict[str, Any] | None, status: str, error: str) -> bool:
         log.error("run %s: %s", run_id, error)
         recorder.write(self.rt.redis, [recorder.run_end(run_id, status, error=error)])
+        if ctx is not None:
+            limits.on_run_end(self.rt, ctx)
         return False
 
     def run(self) -> None:
