@@ -7,6 +7,7 @@ Every error we raise on purpose derives from :class:`CircuitError`::
     │   └── ExpressionError    a condition or template does not parse or reference-check
     ├── EventError             an event envelope is malformed (names the field)
     ├── ConfigError            a setting is missing or wrong (names the variable)
+    │   └── SettingMissingError  also a PermanentError: an action needs a setting that is not set
     ├── ActionError            raised by an action while it runs
     │   ├── RetryableError     transient: retried with backoff, logged without a traceback
     │   └── PermanentError     never retried; the run fails and its on_failure steps run
@@ -77,6 +78,10 @@ class PermanentError(ActionError):
 
 class LimitError(PermanentError):
     """An expression went over a resource limit: value size, loop iterations or time."""
+
+
+class SettingMissingError(ConfigError, PermanentError):
+    """An action needs a setting that is not set; retrying cannot help, so it is permanent."""
 
 
 class NotFoundError(CircuitError):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -23,6 +23,8 @@ DEFAULT_ACTION_MODULES = [
     "intelligence.ml.actions",
     "intelligence.rag.actions",
     "intelligence.graph.actions",
+    "intelligence.llm.actions",
+    "integrations.mcp.actions",
 ]
 
 
@@ -101,6 +103,27 @@ class Settings(BaseSettings):
     anthropic_api_key: str | None = Field(None)
     anthropic_base_url: str | None = Field(None, description="Override the Anthropic API address (a proxy or a stub).")
     anthropic_model: str = Field("claude-sonnet-4-5")
+
+    # --- llm and mcp (issue 7) ------------------------------------------------------
+    llm_max_tokens: int = Field(1024, ge=1, description="Default max_tokens of an llm.* step.")
+    llm_temperature: float | None = Field(
+        None,
+        ge=0.0,
+        le=1.0,
+        description="Default temperature of an llm.* step; unset = not sent (newer Claude models refuse it).",
+    )
+    llm_timeout_s: float = Field(60.0, gt=0, description="Time limit of one Claude call, seconds.")
+    llm_offline: bool = Field(
+        False,
+        description="With no API key, llm.* actions answer with a deterministic offline fallback (no model) "
+        "instead of failing; their outputs say offline: true.",
+    )
+    mcp_servers: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description='JSON: name -> {"command": [...], "env": {...}} (stdio) or {"url": "http://.../mcp"} '
+        "(streamable HTTP). Circuits name servers; they never give commands or URLs.",
+    )
+    mcp_timeout_s: float = Field(30.0, gt=0, description="Default time limit of one MCP step (connect and call).")
 
     @field_validator("action_modules", mode="before")
     @classmethod

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from circuits.errors import ConfigError, PermanentError, RetryableError
+from circuits.errors import ConfigError, PermanentError, RetryableError, SettingMissingError
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,10 @@ class ClaudeClient:
         max_retries: int = SDK_RETRIES,
     ) -> None:
         if not api_key:
-            raise ConfigError("CIRCUIT_ANTHROPIC_API_KEY is not set; rag.answer needs it")
+            raise SettingMissingError(
+                "Claude needs an API key: set CIRCUIT_ANTHROPIC_API_KEY "
+                "(llm.* actions also run offline with CIRCUIT_LLM_OFFLINE=true)"
+            )
         try:
             import anthropic
         except ImportError as exc:  # pragma: no cover - depends on the install
@@ -59,17 +62,32 @@ class ClaudeClient:
 
     @classmethod
     def from_settings(cls, settings: Any) -> ClaudeClient:
-        return cls(settings.anthropic_api_key, settings.anthropic_base_url, settings.anthropic_model)
+        timeout_s = float(getattr(settings, "llm_timeout_s", TIMEOUT_S))
+        return cls(settings.anthropic_api_key, settings.anthropic_base_url, settings.anthropic_model, timeout_s)
 
-    def complete(self, system: str, messages: Sequence[dict[str, Any]], max_tokens: int = 1024) -> LlmReply:
-        """One Messages API call; text blocks are joined."""
+    def complete(
+        self,
+        system: str | None,
+        messages: Sequence[dict[str, Any]],
+        max_tokens: int = 1024,
+        *,
+        model: str | None = None,
+        temperature: float | None = None,
+    ) -> LlmReply:
+        """One Messages API call; text blocks are joined. ``model`` overrides the client's default."""
         sdk = self._anthropic
+        extra: dict[str, Any] = {}
+        if system:
+            extra["system"] = system
+        if temperature is not None:
+            # anthropic 1.x dropped sampling knobs from create(); the API takes them on models that allow them.
+            extra["extra_body"] = {"temperature": temperature}
         try:
             msg = self._client.messages.create(
-                model=self.model,
-                system=system,
+                model=model or self.model,
                 messages=cast(Any, list(messages)),
                 max_tokens=max_tokens,
+                **extra,
             )
         except sdk.APIConnectionError as exc:  # includes timeouts
             raise RetryableError(f"Claude unreachable: {exc}") from exc

@@ -3,7 +3,9 @@
 A ThreadingHTTPServer on 127.0.0.1 (free port) that records every request and answers
 ``POST /v1/messages`` with a canned Messages response. By default the answer quotes the
 chunk ids it finds in the prompt (``[doc#0]``), as a grounded model would; tests can
-set ``reply`` (a fixed text), ``cite`` (ids to quote) or ``fail_status`` (an error code).
+set ``reply`` (a fixed text), ``replies`` (texts answered in turn, one per request, before
+falling back to the rest; a repair turn is tested this way), ``cite`` (ids to quote) or
+``fail_status`` (an error code).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ class AnthropicStub:
     """Start with ``with AnthropicStub() as stub:``; point the SDK at ``stub.base_url``."""
 
     reply: str | None = None
+    replies: list[str] = field(default_factory=list)
     cite: list[str] | None = None
     fail_status: int | None = None
     model: str = "claude-stub-1"
@@ -54,7 +57,10 @@ class AnthropicStub:
         self._server.server_close()
 
     def answer_for(self, body: dict[str, Any]) -> str:
-        """The canned answer: ``reply`` if set, else a sentence citing ``cite`` or every id in the prompt."""
+        """The canned answer: the next of ``replies``, else ``reply``, else a sentence citing ``cite``
+        or every id in the prompt."""
+        if self.replies:
+            return self.replies.pop(0)
         if self.reply is not None:
             return self.reply
         prompt = "\n".join(
