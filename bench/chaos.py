@@ -19,6 +19,7 @@ fast subset in ``tests/workers/test_chaos.py``.
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import time
 from collections.abc import Callable
@@ -116,8 +117,9 @@ def ingest_kill(lab: Lab, runs: int = 600, kills: int = 3, deadline_s: float = 1
     batch = batch_of(events, lab.publish(events, "stream").result())
     fault_end, done = time.monotonic(), 0
     for _ in range(kills):
+        before = _pending(lab)  # entries a killed ingest left pending stay so until they are reclaimed
         lab.start_ingest()
-        if not _until(lambda: _pending(lab) > 0, 30, 0.005):
+        if not _until(lambda b=before: _pending(lab) > b, 30, 0.005):
             break  # it never took a batch (the backlog is gone, or it does not start)
         time.sleep(random.uniform(0.0, 0.1))
         lab.kill_ingest()
@@ -204,7 +206,14 @@ def table(results: list[Result], deadline_s: float) -> str:
     return "\n".join([_line([name for name, _ in COLUMNS]), *(_line(_cells(r, deadline_s)) for r in results)])
 
 
-def markdown(results: list[Result], deadline_s: float, quick: bool, elapsed_s: float) -> str:
+def markdown(
+    results: list[Result],
+    scenarios: list[Scenario],
+    settings: dict[str, str],
+    deadline_s: float,
+    quick: bool,
+    elapsed_s: float,
+) -> str:
     head = "| " + " | ".join(name for name, _ in COLUMNS) + " | target |"
     rows = [head, "|" + "---|" * (len(COLUMNS) + 1)]
     for r in results:
@@ -217,11 +226,18 @@ def markdown(results: list[Result], deadline_s: float, quick: bool, elapsed_s: f
             "",
             f"`python -m bench.chaos{' --quick' if quick else ''}`, {when}, {elapsed_s / 60:.1f} min; deadline "
             f"{deadline_s:.0f} s after each fault. Real Redis (AOF, appendfsync everysec), PostgreSQL and two "
-            "`celery -A workers worker` processes (prefork), plus `circuit-os ingest`.",
+            "`celery -A workers worker` processes (prefork -c 2), plus `circuit-os ingest`; "
+            + f"{os.cpu_count()} CPUs. Settings: "
+            + ", ".join(f"`{k}={v}`" for k, v in settings.items())
+            + ".",
             "",
             *rows,
             "",
             "Targets: 0 lost, 0 stuck, 0 duplicated effects, recovery within 60 s.",
+            "",
+            "Scenarios, in order (each on a fresh batch; the services and workers carry on from one to the next):",
+            "",
+            *(f"- `{sc.key}` {sc.quick if quick else sc.full}: {_doc(sc.run)}" for sc in scenarios),
             "",
             "- **published**: runs whose event Redis accepted (for the idempotency key: the one run expected).",
             "- **lost**: no run row in the ledger by the deadline; **stuck**: a run row still `running`.",
@@ -236,19 +252,35 @@ def markdown(results: list[Result], deadline_s: float, quick: bool, elapsed_s: f
     )
 
 
+def _doc(fn: Callable[..., Any]) -> str:
+    return " ".join((fn.__doc__ or "").split("\n\n")[0].split())
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="smaller batches and a 10 s database outage")
     parser.add_argument("--only", help="comma-separated scenarios: " + ", ".join(s.key for s in SCENARIOS))
     parser.add_argument("--deadline", type=float, help="seconds to wait after each fault (default 120, quick 75)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "CHAOS.md")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="CIRCUIT_NAME=VALUE",
+        help="a setting for the workers and ingest (default: CIRCUIT_STALL_AFTER_S=10, CIRCUIT_STEP_LEASE_S=10, "
+        "CIRCUIT_WATCHDOG_INTERVAL_S=2)",
+    )
     args = parser.parse_args(argv)
+    settings = dict(item.split("=", 1) for item in args.set)
     deadline_s = args.deadline or (75.0 if args.quick else 120.0)
     chosen = [s for s in SCENARIOS if not args.only or s.key in args.only.split(",")]
     t0 = time.monotonic()
     results: list[Result] = []
-    with Lab() as lab:
-        print(f"chaos: services up, logs in {lab.logs}", flush=True)
+    with Lab(settings=settings) as lab:
+        print(
+            f"chaos: services up, logs in {lab.logs}; {' '.join(f'{k}={v}' for k, v in lab.settings.items())}",
+            flush=True,
+        )
         for sc in chosen:
             lab.heal()
             started = time.monotonic()
@@ -264,7 +296,7 @@ def main(argv: list[str] | None = None) -> int:
         for note in r.notes:
             print(f"  {r.fault}: {note}")
     print(f"\n{sum(r.ok for r in results)} of {len(results)} faults met the targets; {elapsed / 60:.1f} min")
-    args.out.write_text(markdown(results, deadline_s, args.quick, elapsed))
+    args.out.write_text(markdown(results, chosen, lab.settings, deadline_s, args.quick, elapsed))
     return 0 if all(r.ok for r in results) else 1
 
 

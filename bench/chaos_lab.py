@@ -308,9 +308,16 @@ class Lab:
     """Services and processes for the chaos scenarios: ``with Lab() as lab: ...``."""
 
     def __init__(
-        self, *, workers: int = 2, concurrency: int = 2, loglevel: str = "WARNING", logs: Path | None = None
+        self,
+        *,
+        workers: int = 2,
+        concurrency: int = 2,
+        loglevel: str = "WARNING",
+        logs: Path | None = None,
+        settings: dict[str, str] | None = None,
     ) -> None:
         self.n_workers, self.concurrency, self.loglevel = workers, concurrency, loglevel
+        self.settings = {**FAST_RECOVERY, **(settings or {})}  # CIRCUIT_* for every process the lab starts
         self.logs = logs or ROOT / ".circuit-os" / "chaos"
         self.redis = EmbeddedRedis(appendonly=True)
         self.effects_redis = EmbeddedRedis()
@@ -353,7 +360,7 @@ class Lab:
                 "CIRCUIT_HOME": str(home),
                 "CHAOS_EFFECTS_URL": self.effects_redis.url,
                 "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p),
-                **FAST_RECOVERY,
+                **self.settings,
             }
         )
         self.engine = make_engine(self.pg.url, pool_size=2)
