@@ -34,12 +34,15 @@ __all__ = [
     "ActionSpec",
     "Resources",
     "action",
+    "entry_point_modules",
 ]
 
 #: The queues work is split across, one per kind of work, so ops can size pools apart.
 QUEUES: tuple[str, ...] = ("events", "core", "data", "ml", "rag", "graph", "llm", "notify")
 
 _SPEC_ATTR = "__circuit_action__"
+#: The entry point group through which other packages add actions (each entry point names a module).
+ENTRY_POINT_GROUP = "circuit_os.actions"
 T = TypeVar("T")
 
 
@@ -124,6 +127,18 @@ def action(
         return fn
 
     return mark
+
+
+def entry_point_modules(group: str = ENTRY_POINT_GROUP) -> list[str]:
+    """Modules named by installed packages' ``circuit_os.actions`` entry points (plugins), sorted.
+
+    A plugin declares, e.g. in its pyproject.toml,
+    ``[project.entry-points."circuit_os.actions"] acme = "acme_circuits.actions"``; the workers
+    then register that module's ``@action`` functions beside ``CIRCUIT_ACTION_MODULES``.
+    """
+    from importlib.metadata import entry_points
+
+    return sorted({ep.value.split(":", 1)[0].strip() for ep in entry_points(group=group)})
 
 
 class ActionRegistry:

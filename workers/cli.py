@@ -301,10 +301,19 @@ def circuits_schema() -> None:
 
 
 @circuits.command("actions")
-def circuits_actions() -> None:
-    """The actions workers can run."""
+@click.option("--json", "as_json", is_flag=True, help="Every action with its options and input JSON Schema.")
+def circuits_actions(as_json: bool) -> None:
+    """The actions workers can run (CIRCUIT_ACTION_MODULES and circuit_os.actions plugins)."""
     from workers.runtime import runtime
 
+    if as_json:
+        keys = ("name", "queue", "retries", "timeout_s", "side_effects", "rate_limit", "description")
+        rows = [
+            {**{k: getattr(s, k) for k in keys}, "input_schema": s.input_model.model_json_schema()}
+            for s in runtime().registry
+        ]
+        click.echo(json.dumps(rows, indent=2))
+        return
     _table(
         [
             {"action": s.name, "queue": s.queue, "retries": s.retries, "description": s.description}

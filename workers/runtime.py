@@ -43,7 +43,10 @@ class Runtime:
 
     @cached_property
     def registry(self) -> ActionRegistry:
-        return ActionRegistry.from_modules(self.settings.action_modules, optional=DEFAULT_ACTION_MODULES)
+        from circuits.actions import entry_point_modules  # plugins: the circuit_os.actions entry points
+
+        modules = [*self.settings.action_modules, *entry_point_modules()]
+        return ActionRegistry.from_modules(modules, optional=DEFAULT_ACTION_MODULES)
 
     @cached_property
     def catalog(self) -> Catalog:
