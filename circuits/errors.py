@@ -69,7 +69,19 @@ class ActionError(CircuitError):
 
 
 class RetryableError(ActionError):
-    """A transient failure: the step is retried with backoff, up to its retry limit."""
+    """A transient failure: the step is retried with backoff, up to its retry limit.
+
+    ``retry_after_s`` is how long the other side asked us to wait (an HTTP ``Retry-After``), so
+    the engine can wait at least that long instead of hammering a server that said "not yet".
+    """
+
+    def __init__(self, message: str = "", retry_after_s: float | None = None) -> None:
+        super().__init__(message, retry_after_s)
+        self.message = message
+        self.retry_after_s = retry_after_s
+
+    def __str__(self) -> str:
+        return self.message
 
 
 class PermanentError(ActionError):
