@@ -10,7 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from circuits.errors import ConfigError
@@ -25,6 +25,7 @@ DEFAULT_ACTION_MODULES = [
     "intelligence.graph.actions",
     "intelligence.llm.actions",
     "integrations.mcp.actions",
+    "integrations.notify",
 ]
 
 
@@ -124,6 +125,28 @@ class Settings(BaseSettings):
         "(streamable HTTP). Circuits name servers; they never give commands or URLs.",
     )
     mcp_timeout_s: float = Field(30.0, gt=0, description="Default time limit of one MCP step (connect and call).")
+
+    # --- notify (issue 7) -------------------------------------------------------------
+    # Circuits name a webhook or target; the URLs, passwords and HMAC secrets live only here (SecretStr
+    # keeps them out of reprs and logs).
+    slack_webhook_url: SecretStr | None = Field(None, description="The Slack webhook used when a step names none.")
+    slack_webhooks: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description='JSON: name -> Slack incoming webhook URL, e.g. {"sales": "https://hooks..."}.',
+    )
+    webhook_targets: dict[str, dict[str, SecretStr]] = Field(
+        default_factory=dict,
+        description='JSON: name -> {"url": ..., "secret": ...} for notify.webhook (the secret signs the body).',
+    )
+    notify_timeout_s: float = Field(10.0, gt=0, description="Time limit of one HTTP request or SMTP exchange.")
+    smtp_host: str | None = Field(None, description="SMTP server for notify.email.")
+    smtp_port: int = Field(587, ge=1, le=65535)
+    smtp_user: str | None = Field(None, description="SMTP login; unset = no AUTH.")
+    smtp_password: SecretStr | None = Field(None)
+    smtp_from: str | None = Field(None, description="Sender address; unset = CIRCUIT_SMTP_USER.")
+    smtp_starttls: bool = Field(True, description="Upgrade the connection with STARTTLS (port 587).")
+    smtp_ssl: bool = Field(False, description="Implicit TLS from the first byte (port 465); wins over STARTTLS.")
+    smtp_ca_file: Path | None = Field(None, description="PEM file of CAs to trust for SMTP TLS; unset = the system's.")
 
     @field_validator("action_modules", mode="before")
     @classmethod
