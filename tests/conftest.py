@@ -6,6 +6,7 @@ Tests share one worker per session and stay apart by their own event ids.
 
 from __future__ import annotations
 
+import json
 import os
 import time
 import uuid
@@ -15,13 +16,16 @@ from typing import Any
 
 import pytest
 
+from tests.stubs.http_receiver import HttpReceiver
 from workers.embedded import CeleryProcess
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 CIRCUITS = FIXTURES / "circuits"
 #: The actions the test circuits use (the worker under test registers exactly these).
-ACTION_MODULES = ["circuits.builtin", "intelligence.ml.actions", "tests.actions"]
+ACTION_MODULES = ["circuits.builtin", "intelligence.ml.actions", "tests.actions", "integrations.notify"]
+#: The HMAC secret of the ``e2e`` notify.webhook target the worker posts to.
+WEBHOOK_SECRET = f"whsec-{uuid.uuid4().hex}"
 
 
 @pytest.fixture(scope="session")
@@ -41,15 +45,26 @@ def postgres_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def engine_env(redis_url: str, postgres_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+def webhook_receiver() -> Iterator[HttpReceiver]:
+    """An HTTP receiver on 127.0.0.1: the ``e2e`` target of notify.webhook in the session worker."""
+    with HttpReceiver() as receiver:
+        yield receiver
+
+
+@pytest.fixture(scope="session")
+def engine_env(
+    redis_url: str, postgres_url: str, webhook_receiver: HttpReceiver, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, str]]:
     """CIRCUIT_* variables for the engine tests, applied to this process too."""
     home = tmp_path_factory.mktemp("home")
+    targets = {"e2e": {"url": f"{webhook_receiver.url}/hooks/e2e", "secret": WEBHOOK_SECRET}}
     env = {
         "CIRCUIT_REDIS_URL": redis_url,
         "CIRCUIT_DATABASE_URL": postgres_url,
         "CIRCUIT_CIRCUITS": str(CIRCUITS),
         "CIRCUIT_ACTION_MODULES": ",".join(ACTION_MODULES),
         "CIRCUIT_HOME": str(home),
+        "CIRCUIT_WEBHOOK_TARGETS": json.dumps(targets),
     }
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
