@@ -30,6 +30,8 @@ _RAW_SLACK = 8  # raw text may be this many times the limit (whitespace, \u esca
 _NORMALISE_SLACK = 1024  # defaults (id, time) and normalised times may add a little on the way in
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _FIELD_CHARS = 200
+MAX_CHAIN = 32  # circuit names an event's ``chain`` keeps (the newest ones)
+MAX_CHAIN_NAME = 100
 
 
 class Event(BaseModel):
@@ -47,6 +49,17 @@ class Event(BaseModel):
     data: JsonValue = None
     tenant: str = Field("default", min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$")
     idempotencykey: str | None = Field(None, min_length=1, max_length=200)
+    # record triggers: how many circuit writes led to this event, and the circuits that made them,
+    # so ingest can stop a circuit that keeps re-triggering itself (CIRCUIT_MAX_CHAIN_DEPTH)
+    chaindepth: int = Field(0, ge=0, le=1_000_000)
+    chain: list[str] = Field(default_factory=list, max_length=MAX_CHAIN)
+
+    @field_validator("chain")
+    @classmethod
+    def _short_names(cls, value: list[str]) -> list[str]:
+        if any(len(name) > MAX_CHAIN_NAME for name in value):
+            raise ValueError(f"a circuit name in chain is over {MAX_CHAIN_NAME} characters")
+        return value
 
     @field_validator("time")
     @classmethod
