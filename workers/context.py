@@ -15,7 +15,16 @@ def new_context(
     run_id: str, circuit: str, version: str, event: Event, event_ctx: dict[str, Any], variables: dict[str, Any]
 ) -> dict[str, Any]:
     return {
-        "run": {"id": run_id, "circuit": circuit, "version": version, "event_id": event.id, "tenant": event.tenant},
+        "run": {
+            "id": run_id,
+            "circuit": circuit,
+            "version": version,
+            "event_id": event.id,
+            "tenant": event.tenant,
+            # how many circuit writes led to this run, and by which circuits (record triggers)
+            "depth": event.chaindepth,
+            "chain": list(event.chain),
+        },
         "event": event_ctx,
         "steps": {},
         "vars": variables,

@@ -14,7 +14,7 @@ from circuits.compiler import walk
 from circuits.errors import CircuitError
 from circuits.model import ActionStep
 from storage.migrate import upgrade
-from workers import ledger_writer
+from workers import ledger_writer, outbox_relay
 from workers.runtime import runtime
 from workers.watchdog import Watchdog
 
@@ -45,6 +45,7 @@ def _on_beat_init(sender: Any = None, **_: Any) -> None:
 def _on_init(sender: Any = None, **_: Any) -> None:
     """Refuse to start with a broken catalogue or database: better than failing every run."""
     rt = runtime()
+    outbox_relay.install()  # data.* actions publish their record events right after their commit
     try:
         catalog = rt.catalog
         if rt.settings.auto_migrate:
