@@ -235,7 +235,7 @@ def markdown(
             "",
             "Targets: 0 lost, 0 stuck, 0 duplicated effects, recovery within 60 s.",
             "",
-            "Scenarios, in order (each on a fresh batch; the services and workers carry on from one to the next):",
+            "Scenarios, in order (each on a fresh batch, fresh workers and an emptied Redis; PostgreSQL carries on):",
             "",
             *(f"- `{sc.key}` {sc.quick if quick else sc.full}: {_doc(sc.run)}" for sc in scenarios),
             "",
@@ -282,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
         for sc in chosen:
-            lab.heal()
+            lab.reset()
             started = time.monotonic()
             try:
                 res = sc.run(lab, **(sc.quick if args.quick else sc.full), deadline_s=deadline_s)

@@ -433,6 +433,23 @@ class Lab:
         self.producers.append(producer)
         return producer
 
+    def reset(self) -> None:
+        """Between scenarios, so that one's leftovers (a backlog, stranded messages) do not weigh on the
+        next: stop the workers and ingest, empty the engine's Redis, start them again."""
+        if self.ingest is not None and self.ingest.poll() is None:
+            self.kill_ingest()
+        for w in self.workers:
+            if w.alive():
+                w.children()
+                assert w.proc.proc is not None
+                w.proc.proc.terminate()
+        for w in self.workers:
+            w.stop()
+        self.retired += self.workers
+        self.workers = []
+        self.r.flushall()
+        self.heal()
+
     def heal(self) -> None:
         """Between scenarios: as many live workers as asked for, and an ingest process."""
         for w in [w for w in self.workers if not w.alive()]:
@@ -441,8 +458,8 @@ class Lab:
             print(f"chaos: worker {w.name} had exited ({code}); its log ends:\n  {tail}", file=sys.stderr)
             self.workers.remove(w)
             self.retired.append(w)
-        while len(self.workers) < self.n_workers:
-            self.add_worker()
+        for w in [self.add_worker(wait=False) for _ in range(self.n_workers - len(self.workers))]:
+            w.wait_ready(self.redis.url)
         if self.ingest is None or self.ingest.poll() is not None:
             self.start_ingest()
 
