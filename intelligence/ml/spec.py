@@ -43,6 +43,22 @@ class ColumnInfo(BaseModel):
     reference: float | str | None = None
 
 
+class FeatureProfile(BaseModel):
+    """How one input was spread over the training rows: the baseline that drift is measured against.
+
+    Numeric and date inputs keep training-quantile bin edges; ``expected`` then holds the share
+    of rows in each of the ``len(edges) + 1`` bins, then the share missing. Categorical inputs
+    keep their most frequent values; ``expected`` holds each one's share, then the share of all
+    other values, then the share missing.
+    """
+
+    kind: Literal["numeric", "categorical"]
+    edges: list[float] = Field(default_factory=list)
+    categories: list[str] = Field(default_factory=list)
+    expected: list[float]
+    rows: int
+
+
 class FeatureSchema(BaseModel):
     """What a model reads: its columns and roles, label, positive class and missing tokens."""
 
@@ -52,6 +68,9 @@ class FeatureSchema(BaseModel):
     id_column: str | None = None
     ignored: dict[str, str] = Field(default_factory=dict, description="Column -> why it is not a feature.")
     missing_values: list[str] = Field(default_factory=lambda: list(DEFAULT_MISSING))
+    profile: dict[str, FeatureProfile] | None = Field(
+        default=None, description="Training distribution per input (None: trained before profiles were kept)."
+    )
 
     @property
     def feature_names(self) -> list[str]:

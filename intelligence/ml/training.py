@@ -12,6 +12,7 @@ from sklearn.pipeline import Pipeline
 
 from intelligence.ml.automl import AutoMLEngine, get_engine, timed_fit
 from intelligence.ml.data import LabelledTable
+from intelligence.ml.drift import profile
 from intelligence.ml.features import build_preprocessor, prepare_frame, with_references
 from intelligence.ml.metrics import score_metrics
 from intelligence.ml.spec import FeatureSchema, Metrics
@@ -47,7 +48,7 @@ def fit_pipeline(
 ) -> tuple[Pipeline, FeatureSchema, float]:
     """Fit preprocessing, then let ``engine`` search models on its output, within ``budget_s``."""
     prepared = prepare_frame(X, schema)
-    schema = with_references(schema, prepared)
+    schema = profile(with_references(schema, prepared), prepared)  # the baseline of drift checks
     preprocessor = build_preprocessor(schema)
     matrix = preprocessor.fit_transform(prepared)
     model, seconds = timed_fit(engine, np.asarray(matrix, dtype=np.float64), y, budget_s)
