@@ -1,4 +1,7 @@
-"""The ``ml.*`` actions: lead scores, churn risk, training, evaluation and the learning loop.
+"""The ``ml.*`` actions: lead scores, churn risk, training, evaluation, drift and the learning loop.
+
+Two AI-native events come from here: ``ml.score_crossed`` (``ml.predict`` with ``key`` and
+``levels``) and ``ml.drift_detected`` (``ml.drift``).
 
 Importing this module is cheap (pydantic only); scikit-learn, pandas and FLAML load
 inside the actions, once per worker process. The registry and the champion-model cache
@@ -14,12 +17,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from circuits.actions import ActionContext, action
-from circuits.errors import ConfigError, NotFoundError, RetryableError
+from circuits.errors import ConfigError, NotFoundError, PermanentError, RetryableError
 from intelligence.ml.contracts import (
     ChampionOutput,
     ChurnInput,
     ChurnOutput,
     ChurnRisk,
+    Crossing,
+    DriftInput,
+    DriftOutput,
     EvaluateInput,
     EvaluateOutput,
     OutcomeInput,
@@ -37,6 +43,8 @@ from intelligence.ml.contracts import (
 from intelligence.ml.spec import TrainSpec
 
 if TYPE_CHECKING:
+    import redis
+
     from intelligence.ml.registry import ModelRegistry
     from intelligence.ml.serving import ModelCache
 
@@ -44,6 +52,7 @@ log = logging.getLogger(__name__)
 
 REGISTRY_RESOURCE = "ml.registry"
 MODELS_RESOURCE = "ml.models"
+REDIS_RESOURCE = "redis"
 
 
 def _settings(ctx: ActionContext) -> Any:
@@ -75,6 +84,14 @@ def models(ctx: ActionContext) -> ModelCache:
     return ctx.resource(MODELS_RESOURCE, lambda: ModelCache(reg))
 
 
+def redis_client(ctx: ActionContext) -> redis.Redis:
+    """The process's Redis client (settings.redis_url): last scores and live input samples."""
+    from intelligence.ml.live import connect
+
+    url = _settings(ctx).redis_url
+    return ctx.resource(REDIS_RESOURCE, lambda: connect(url))
+
+
 @contextmanager
 def _database() -> Iterator[None]:
     """A busy or unreachable database is worth a retry; everything else is not."""
@@ -90,13 +107,19 @@ def _run_key(ctx: ActionContext) -> str:
     return f"{ctx.circuit}:{ctx.run_id}:{ctx.step_id}"
 
 
+def _token(ctx: ActionContext) -> str:
+    return f"{ctx.run_id}:{ctx.step_id}"
+
+
 def _score(
     ctx: ActionContext, name: str, records: list[dict[str, Any]], explain: bool, top_k: int
 ) -> tuple[int, list[float], list[list[str]], list[str | None]]:
+    from intelligence.ml.live import add_sample
     from intelligence.ml.scoring import to_score
 
     with _database():
         scorer = models(ctx).champion(name)
+    add_sample(redis_client(ctx), name, scorer.version, records, scorer.schema.feature_names, _token(ctx))
     if explain and top_k:
         proba, why = scorer.explain(records, top_k=top_k)
         reasons = [[r.text() for r in rs] for rs in why]
@@ -107,11 +130,33 @@ def _score(
     return scorer.version, [to_score(p) for p in proba], reasons, ids
 
 
+def _crossings(ctx: ActionContext, inp: PredictInput, score: float) -> tuple[float | None, list[Crossing]]:
+    """Swap in the key's new score; emit ``ml.score_crossed`` for each level it crossed."""
+    from intelligence.ml.live import crossings, swap_score
+
+    if inp.key is None or inp.levels is None:
+        return None, []
+    tenant = str(ctx.event.get("tenant") or "default")
+    previous = swap_score(redis_client(ctx), tenant, inp.model, inp.key, score, _token(ctx))
+    crossed = [Crossing(level=lv, direction=d) for lv, d in crossings(previous, score, inp.levels)]
+    for c in crossed:
+        data = {"model": inp.model, "key": inp.key, "level": c.level, "score": score}
+        ctx.emit("ml.score_crossed", {**data, "previous": previous, "direction": c.direction}, subject=inp.key)
+    return previous, crossed
+
+
 @action("ml.predict", queue="ml", retries=3, timeout_s=60)
 def predict(ctx: ActionContext, inp: PredictInput) -> PredictOutput:
-    """Score leads 0-100 with the champion model, with the top reasons; one record or a batch."""
+    """Score leads 0-100 with the champion model, with the top reasons; one record or a batch.
+
+    With ``key`` and ``levels`` (0-100, the scale of the score), the key's previous score is
+    kept in Redis and each level the new score crosses, up or down, emits ``ml.score_crossed``
+    {model, key, level, score, previous, direction} with the key as subject. Every scored
+    record also joins the live sample that ``ml.drift`` compares with the training rows.
+    """
     version, scores, reasons, ids = _score(ctx, inp.model, inp.batch, inp.explain, inp.top_k)
     single = inp.record is not None
+    previous, crossed = _crossings(ctx, inp, scores[0]) if single else (None, [])
     return PredictOutput(
         model=inp.model,
         model_version=version,
@@ -124,6 +169,8 @@ def predict(ctx: ActionContext, inp: PredictInput) -> PredictOutput:
             Prediction(score=s, probability=s / 100.0, reasons=r, id=i)
             for s, r, i in zip(scores, reasons, ids, strict=True)
         ],
+        previous_score=previous,
+        crossed=crossed,
     )
 
 
@@ -146,6 +193,47 @@ def churn_risk(ctx: ActionContext, inp: ChurnInput) -> ChurnOutput:
         customers=[
             ChurnRisk(risk=r, band=_band(r), reasons=w, id=i) for r, w, i in zip(risks, reasons, ids, strict=True)
         ],
+    )
+
+
+@action("ml.drift", queue="ml", retries=2, timeout_s=120)
+def drift(ctx: ActionContext, inp: DriftInput) -> DriftOutput:
+    """Measure input drift (PSI per input) of live predictions against the model's training rows.
+
+    Emits ``ml.drift_detected`` {model, version, features: {name: psi}, limit, rows} when any
+    input reaches ``limit``. Fewer than ``min_rows`` live rows is no verdict, not an error.
+    """
+    from intelligence.ml.drift import measure
+    from intelligence.ml.live import read_sample
+
+    skip = DriftOutput(model=inp.model, version=inp.version, checked=False, limit=inp.limit)
+    with _database():
+        if inp.version is None and registry(ctx).champion(inp.model) is None and inp.missing == "skip":
+            return skip.model_copy(update={"reason": f"model {inp.model!r} has no champion yet"})
+        info = registry(ctx).get(inp.model, inp.version)
+    skip.version = info.version
+    if info.schema.profile is None:
+        why = f"{inp.model} v{info.version} was trained before training profiles were kept"
+        if inp.missing == "skip":
+            return skip.model_copy(update={"reason": why})
+        raise PermanentError(f"{why}: retrain it (ml.retrain) to measure its drift, or pass missing: skip")
+    rows = read_sample(redis_client(ctx), inp.model, info.version)
+    if len(rows) < inp.min_rows:
+        reason = f"{len(rows)} live rows scored by v{info.version}, fewer than min_rows={inp.min_rows}"
+        return skip.model_copy(update={"rows": len(rows), "reason": reason})
+    report = measure(info.schema, rows, inp.limit)
+    if report.drifted:
+        features = {n: report.scores[n] for n in report.drifted}
+        data = {"model": inp.model, "version": info.version, "features": features, "limit": inp.limit}
+        ctx.emit("ml.drift_detected", {**data, "rows": report.rows}, subject=inp.model)
+    return DriftOutput(
+        model=inp.model,
+        version=info.version,
+        checked=True,
+        rows=report.rows,
+        limit=inp.limit,
+        scores=report.scores,
+        drifted=report.drifted,
     )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
@@ -30,6 +30,31 @@ class RecordsInput(BaseModel):
 
 class PredictInput(RecordsInput):
     model: str = "lead_score"
+    key: str | None = Field(
+        default=None, description="What the record is (e.g. the lead id): its last score is kept to see crossings."
+    )
+    levels: list[float] | None = Field(
+        default=None,
+        description="Score levels on the 0-100 scale (e.g. [80]); each one crossed emits ml.score_crossed.",
+    )
+
+    @model_validator(mode="after")
+    def _levels_need_a_key(self) -> PredictInput:
+        if (self.key is None) != (self.levels is None):
+            raise ValueError("give 'key' and 'levels' together (the key's last score is what a level is crossed from)")
+        if self.levels is not None:
+            if self.record is None:
+                raise ValueError("'key' and 'levels' watch one record: use 'record', not 'records'")
+            if not self.key:
+                raise ValueError("'key' is empty: name the record whose score is watched (e.g. the lead id)")
+            if not all(0 <= lv <= 100 for lv in self.levels):
+                raise ValueError(f"levels are scores on the 0-100 scale, got {self.levels}")
+        return self
+
+
+class Crossing(BaseModel):
+    level: float
+    direction: Literal["up", "down"]
 
 
 class Prediction(BaseModel):
@@ -46,6 +71,8 @@ class PredictOutput(BaseModel):
     reasons: list[str] = Field(default_factory=list)
     predictions: list[Prediction] = Field(default_factory=list, description="One per record, for a batch.")
     count: int
+    previous_score: float | None = Field(default=None, description="The key's score before this one (with 'key').")
+    crossed: list[Crossing] = Field(default_factory=list, description="Levels this score crossed (with 'levels').")
 
 
 class ChurnInput(RecordsInput):
@@ -154,3 +181,25 @@ class ChampionOutput(BaseModel):
     name: str
     champion_version: int
     previous_version: int | None = None
+
+
+class DriftInput(BaseModel):
+    model: str
+    version: int | None = Field(default=None, description="Default: the champion.")
+    limit: float = Field(default=0.2, gt=0, description="PSI at or above which an input counts as drifted.")
+    min_rows: int = Field(default=200, ge=1, description="Fewer live rows than this: too few to judge, no check.")
+    missing: Literal["error", "skip"] = Field(
+        default="error",
+        description="No champion, or a model trained before training profiles were kept: fail, or skip the check.",
+    )
+
+
+class DriftOutput(BaseModel):
+    model: str
+    version: int | None
+    checked: bool = Field(description="False when the check was skipped; 'reason' says why.")
+    reason: str = ""
+    rows: int = 0
+    limit: float
+    scores: dict[str, float] = Field(default_factory=dict, description="PSI of each input, live vs training rows.")
+    drifted: list[str] = Field(default_factory=list, description="Inputs at or over the limit, worst first.")

@@ -49,8 +49,11 @@ def registry(engine, tmp_path: Path) -> ModelRegistry:  # type: ignore[no-untype
 
 
 @pytest.fixture
-def settings(db_url: str, tmp_path: Path, engine) -> Settings:  # type: ignore[no-untyped-def]
-    return Settings(database_url=db_url, home=tmp_path, ml_train_budget_s=2, ml_promotion_margin=0.005)
+def settings(db_url: str, tmp_path: Path, engine, redis_url: str) -> Settings:  # type: ignore[no-untyped-def]
+    """Real Redis too: ml.predict keeps last scores and a sample of live inputs there."""
+    return Settings(
+        database_url=db_url, home=tmp_path, redis_url=redis_url, ml_train_budget_s=2, ml_promotion_margin=0.005
+    )
 
 
 @pytest.fixture

@@ -34,6 +34,7 @@ NAMES = {
     "ml.record_outcome",
     "ml.promote",
     "ml.rollback",
+    "ml.drift",
 }
 
 
