@@ -7,6 +7,7 @@ the per-process resources (``ctx.resource``) the first time an action runs.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from circuits.actions import ActionContext, action
@@ -131,8 +132,19 @@ def feedback(ctx: ActionContext, inp: FeedbackInput) -> FeedbackOutput:
 
 @action("rag.flag_stale", queue="rag", retries=2, timeout_s=60)
 def flag_stale(ctx: ActionContext, inp: FlagStaleInput) -> FlagStaleOutput:
-    """Flag documents whose time-to-live has passed."""
-    return FlagStaleOutput(collection=inp.collection, stale=_service(ctx).flag_stale(inp.collection))
+    """Flag documents whose time-to-live has passed; emit ``rag.knowledge_stale`` for newly stale ones.
+
+    The event {collection, stale: [ids], count} goes out before the flags are written: a retry
+    after a failed write emits it again with the same id (deduped), and one after a successful
+    write finds nothing new, so each document is announced once, when it first goes stale.
+    """
+    service = _service(ctx)
+    now = time.time()
+    newly = service.expired_unflagged(inp.collection, now)
+    if newly:
+        data = {"collection": inp.collection, "stale": newly, "count": len(newly)}
+        ctx.emit("rag.knowledge_stale", data, subject=inp.collection)
+    return FlagStaleOutput(collection=inp.collection, stale=service.flag_stale(inp.collection, now), flagged=newly)
 
 
 @action("rag.refresh", queue="rag", retries=3, timeout_s=900)

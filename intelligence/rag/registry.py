@@ -75,6 +75,20 @@ class DocumentRegistry:
         log.info("%s: %d stale documents", collection, len(ids))
         return ids
 
+    def expired_unflagged(self, collection: str, now: float) -> list[str]:
+        """Ids past their time-to-live and not flagged yet (``flag_stale`` at ``now`` will flag these)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(RagDocument.doc_id)
+                .where(
+                    RagDocument.collection == collection,
+                    RagDocument.expires_at <= now,
+                    RagDocument.stale.is_(False),
+                )
+                .order_by(RagDocument.doc_id)
+            )
+            return [r[0] for r in rows]
+
     def stale(self, collection: str) -> list[str]:
         with self.engine.connect() as conn:
             rows = conn.execute(

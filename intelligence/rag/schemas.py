@@ -154,7 +154,8 @@ class FlagStaleInput(BaseModel):
 
 class FlagStaleOutput(BaseModel):
     collection: str
-    stale: list[str]
+    stale: list[str] = Field(description="Every document flagged stale (now or before).")
+    flagged: list[str] = Field(default_factory=list, description="The ones this sweep flagged (rag.knowledge_stale).")
 
 
 class RefreshInput(BaseModel):

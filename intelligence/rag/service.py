@@ -106,9 +106,13 @@ class RagService:
         log.info("%s: ingested %d docs (%d chunks), skipped %d", collection, len(todo), written, len(skipped))
         return IngestResult(ingested=[d.id for d, _ in todo], skipped=skipped, chunks=written)
 
-    def flag_stale(self, collection: str) -> list[str]:
+    def flag_stale(self, collection: str, now: float | None = None) -> list[str]:
         """Flag documents past their time-to-live; returns the stale ids."""
-        return self._registry().flag_stale(collection)
+        return self._registry().flag_stale(collection, now)
+
+    def expired_unflagged(self, collection: str, now: float) -> list[str]:
+        """Documents past their time-to-live that are not flagged yet: what a sweep at ``now`` newly flags."""
+        return self._registry().expired_unflagged(collection, now)
 
     def refresh(self, collection: str, doc_ids: Sequence[str] | None = None) -> tuple[list[str], dict[str, str]]:
         """Re-read stale documents from their sources and re-ingest them: (refreshed, {id: why failed})."""

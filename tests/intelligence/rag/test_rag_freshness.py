@@ -64,6 +64,25 @@ def test_stale_documents_are_flagged_and_refreshed_from_their_source(ctx: Action
     assert hit.doc_id == "price-list" and not hit.stale and "25 euros" in hit.text
 
 
+def test_a_document_going_stale_emits_knowledge_stale_once(ctx: ActionContext) -> None:
+    old = time.time() - 2 * HOUR
+    docs = [
+        DocumentIn(id="price-list", text="The Pro plan costs 20 euros per month.", timestamp=old, ttl_s=HOUR),
+        DocumentIn(id="about", text="We were founded in Lyon in 2012.", ttl_s=30 * 24 * HOUR),
+    ]
+    ingest(ctx, IngestInput(collection="website", documents=docs))
+
+    out = flag_stale(ctx, FlagStaleInput(collection="website"))
+    assert out.stale == out.flagged == ["price-list"]
+    [event] = ctx.emitted
+    assert event["type"] == "rag.knowledge_stale" and event["subject"] == "website"
+    assert event["data"] == {"collection": "website", "stale": ["price-list"], "count": 1}
+
+    sweep = ActionContext(run_id="run-2", step_id="sweep", circuit="t", resources=ctx.resources)
+    again = flag_stale(sweep, FlagStaleInput(collection="website"))
+    assert again.stale == ["price-list"] and again.flagged == [] and sweep.emitted == []  # still stale, not news
+
+
 def test_unchanged_documents_are_not_embedded_again(ctx: ActionContext) -> None:
     docs = [DocumentIn(id="a", text="alpha text"), DocumentIn(id="b", text="beta text")]
     assert ingest(ctx, IngestInput(collection="website", documents=docs)).ingested == ["a", "b"]
