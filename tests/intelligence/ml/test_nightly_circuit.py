@@ -1,4 +1,4 @@
-"""The shipped nightly retraining circuit loads and names only real ml actions."""
+"""The shipped nightly retraining circuit loads, checks drift before retraining and names only real actions."""
 
 from __future__ import annotations
 
@@ -11,6 +11,10 @@ from circuits.validate import validate
 def test_nightly_retrain_circuit_is_valid() -> None:
     circuit, source = load_file(EXAMPLES_DIR / "circuits" / "nightly_retrain.yaml")
     assert circuit.trigger.schedule == "0 2 * * *"
-    assert [s.action for s in circuit.steps] == ["ml.retrain", "ml.retrain"]  # type: ignore[union-attr]
-    assert {s.with_["name"] for s in circuit.steps} == {"lead_score", "churn"}  # type: ignore[union-attr]
-    assert validate(circuit, ActionRegistry.from_modules(["intelligence.ml.actions"]), source) == []
+    steps = circuit.steps
+    assert [s.action for s in steps] == ["ml.drift", "ml.drift", "ml.retrain", "ml.retrain", "core.log"]  # type: ignore[union-attr]
+    assert [s.with_["model"] for s in steps[:2]] == ["lead_score", "churn"]  # type: ignore[union-attr]
+    assert all(s.with_["missing"] == "skip" for s in steps[:2])  # type: ignore[union-attr]
+    assert {s.with_["name"] for s in steps[2:4]} == {"lead_score", "churn"}  # type: ignore[union-attr]
+    registry = ActionRegistry.from_modules(["intelligence.ml.actions", "circuits.builtin"])
+    assert validate(circuit, registry, source) == []
