@@ -25,6 +25,7 @@ from typing import Any, TypeVar, get_type_hints
 from pydantic import BaseModel
 
 from circuits.errors import DefinitionError
+from circuits.events import MAX_CHAIN
 from circuits.rates import parse_rate
 
 __all__ = [
@@ -243,10 +244,34 @@ class ActionContext:
     log: logging.LoggerAdapter[logging.Logger] = field(
         default_factory=lambda: logging.LoggerAdapter(logging.getLogger("circuits.action"), {})
     )
+    #: Where :meth:`emit` hands events: the engine's ingest in a worker, a list in a test.
+    emitter: Callable[[dict[str, Any]], None] | None = None
+    emitted: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def settings(self) -> Any:
         return self.resources.settings
+
+    def emit(self, type: str, data: Any, subject: str | None = None) -> dict[str, Any]:
+        """Publish an event from inside an action (``ml.score_crossed``, ``rag.knowledge_stale``, ...).
+
+        Its id is derived from run, step and the event's place among this step's events, so a
+        step that is retried or redelivered emits it once; it goes one level deeper in the chain.
+        """
+        envelope = {
+            "id": f"emit:{self.run_id}:{self.step_id}:{len(self.emitted)}",
+            "type": type,
+            "source": f"circuit-os/{self.circuit}",
+            "subject": subject,
+            "data": data,
+            "tenant": self.event.get("tenant", "default"),
+            "chaindepth": int(self.event.get("chaindepth") or 0) + 1,
+            "chain": [*(self.event.get("chain") or []), self.circuit][-MAX_CHAIN:],
+        }
+        self.emitted.append(envelope)
+        if self.emitter is not None:
+            self.emitter(envelope)
+        return envelope
 
     def resource(self, name: str, factory: Callable[[], T]) -> T:
         """The per-process resource ``name``, built by ``factory`` the first time."""

@@ -1,11 +1,12 @@
-"""Core actions: enough to exercise the engine (set, log, sleep, fail on purpose, no-op)."""
+"""Core actions: enough to exercise the engine (set, log, sleep, fail on purpose, no-op) and durable waits."""
 
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from circuits.actions import ActionContext, action
 from circuits.errors import PermanentError, RetryableError
@@ -93,3 +94,35 @@ def fail(ctx: ActionContext, inp: FailInput) -> FailOutput:
 def noop(ctx: ActionContext, inp: Empty) -> Empty:
     """Do nothing; the benchmark's unit of work."""
     return Empty()
+
+
+class WaitInput(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    seconds: float | None = Field(None, ge=0, le=366 * 86400, description="How long to wait: seconds to weeks.")
+    until: datetime | None = Field(None, description="Or: wait until this time (ISO 8601; UTC when no zone).")
+
+    @model_validator(mode="after")
+    def _one(self) -> WaitInput:
+        if (self.seconds is None) == (self.until is None):
+            raise ValueError("give exactly one of 'seconds' or 'until'")
+        return self
+
+    def wake_at(self, now: float) -> float:
+        if self.until is not None:
+            until = self.until if self.until.tzinfo else self.until.replace(tzinfo=UTC)
+            return until.timestamp()
+        return now + float(self.seconds or 0)
+
+
+class WaitOutput(BaseModel):
+    waited_s: float
+
+
+@action("core.wait", queue="core", side_effects=False)
+def wait(ctx: ActionContext, inp: WaitInput) -> WaitOutput:
+    """Pause the run for a while without holding a worker: a durable timer kept by the engine.
+
+    The compiler turns this step into the engine's ``circuit.wait`` task; called directly
+    (a test, a dry run) it does not sleep and reports no wait.
+    """
+    return WaitOutput(waited_s=0.0)

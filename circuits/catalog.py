@@ -53,10 +53,21 @@ class Entry:
             PermanentError: the condition failed on this event's data (the engine counts
                 that as not met; a backtest reports it).
         """
-        if not self.accepts_type(event_type):
+        if self.circuit.trigger.stateful or not self.accepts_type(event_type):
             return False
         when = self.circuit.trigger.when
         return not when or bool(evaluate(when, {"event": event_ctx}))
+
+    def observes(self, event_type: str, event_ctx: dict[str, Any]) -> bool:
+        """Whether a stateful trigger (threshold, count, all_of, ...) reads this event.
+
+        Raises:
+            PermanentError: the condition failed on this event's data.
+        """
+        trigger = self.circuit.trigger
+        if not trigger.stateful or not any(fnmatch.fnmatchcase(event_type, p) for p in trigger.listens_to()):
+            return False
+        return not trigger.when or bool(evaluate(trigger.when, {"event": event_ctx}))
 
 
 def check_path(

@@ -19,12 +19,26 @@ from typing import Any
 from celery.canvas import Signature, chain, chord, group
 
 from circuits.actions import ActionRegistry
-from circuits.model import ActionStep, AnyStep, Circuit, ForeachStep, IfStep, ParallelStep
+from circuits.model import (
+    ActionStep,
+    AnyStep,
+    CallStep,
+    Circuit,
+    ForeachStep,
+    IfStep,
+    ParallelStep,
+    WaitForStep,
+)
 
 ACTION_TASK_PREFIX = "circuit.action."
 JOIN_TASK = "circuit.join"
 BRANCH_TASK = "circuit.branch"
 FOREACH_TASK = "circuit.foreach"
+WAIT_TASK = "circuit.wait"
+WAIT_FOR_TASK = "circuit.wait_for"
+CALL_TASK = "circuit.call"
+#: Actions that are durable timers run by the engine, not tasks holding a worker.
+DURABLE_ACTIONS = {"core.wait": WAIT_TASK}
 CONTROL_QUEUE = "core"
 #: Seconds between a step's soft time limit (raises in the action) and the hard kill.
 HARD_LIMIT_GRACE_S = 5.0
@@ -61,10 +75,30 @@ class Compiler:
             return self.parallel(step, final=final)
         if isinstance(step, IfStep):
             return self.branch(step, final=final)
+        if isinstance(step, WaitForStep):
+            return self.wait_for(step, final=final)
+        if isinstance(step, CallStep):
+            return self.control(CALL_TASK, {**step.model_dump(by_alias=True), "final": final})
         return self.foreach(step, final=final)
+
+    def control(self, task: str, payload: dict[str, Any]) -> Signature:
+        """A step the engine runs itself, on the control queue."""
+        return Signature(task, kwargs={"step": payload}, options={"queue": CONTROL_QUEUE, "ignore_result": True})
+
+    def wait_for(self, step: WaitForStep, *, final: bool) -> Signature:
+        payload = {
+            "id": step.id,
+            "wait_for": step.wait_for.model_dump(),
+            "then": dict(self.steps(step.on_event, final=final)) if step.on_event else None,
+            "else": dict(self.steps(step.on_timeout, final=final)) if step.on_timeout else None,
+            "final": final,
+        }
+        return self.control(WAIT_FOR_TASK, payload)
 
     def action(self, step: ActionStep, *, final: bool) -> Signature:
         spec = self.registry.get(step.action)
+        if spec.name in DURABLE_ACTIONS:
+            return self.control(DURABLE_ACTIONS[spec.name], {"id": step.id, "with": step.with_, "final": final})
         retry = step.retry.model_dump() if step.retry else {"max": spec.retries}
         payload = {"id": step.id, "with": step.with_, "retry": retry, "final": final}
         rate_limit = step.rate_limit or spec.rate_limit
@@ -121,6 +155,9 @@ def walk(steps: list[Any]) -> Iterator[AnyStep]:
             yield from walk(step.else_)
         elif isinstance(step, ForeachStep):
             yield from walk(step.do)
+        elif isinstance(step, WaitForStep):
+            yield from walk(step.on_event)
+            yield from walk(step.on_timeout)
 
 
 def step_ids(steps: list[Any]) -> set[str]:

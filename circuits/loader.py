@@ -24,7 +24,7 @@ from circuits.errors import DefinitionError
 from circuits.model import Circuit
 
 Path_ = tuple[str | int, ...]
-_TAGS = frozenset({"action", "parallel", "if", "foreach"})
+_TAGS = frozenset({"action", "parallel", "if", "foreach", "wait_for", "call"})
 MAX_FILE_BYTES = 256 * 1024
 MAX_DEPTH = 64  # lists and mappings inside one another
 MAX_NODES = 20_000  # values in one file: parsing costs ~25 µs and a few hundred bytes each

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
 
@@ -83,13 +83,62 @@ class ForeachStep(_Model):
     max_items: int | None = Field(None, ge=1)
 
 
+class WaitFor(_Model):
+    """Which event a run waits for: its type, and how an arriving event is matched to this run."""
+
+    event: str = Field(min_length=1, description="Event type to wait for, e.g. lead.replied")
+    match: str = Field("event.subject", min_length=1, description="Expression over the ARRIVING event giving its key")
+    equals: str | None = Field(
+        None,
+        description="Template in the run's scope giving the key to wait for; unset = `match` over the run's event",
+    )
+    timeout_s: float = Field(gt=0, le=366 * 86400, description="Give up waiting after this long (seconds)")
+
+    @field_validator("event")
+    @classmethod
+    def _type(cls, value: str) -> str:
+        return _event_type(value)
+
+
+class WaitForStep(_Model):
+    """Pause the run until a matching event arrives or the timeout passes; no worker is held meanwhile.
+
+    The step's output is ``{"timed_out": bool, "event": {...} | None}``; then ``on_event`` or
+    ``on_timeout`` runs, with the arriving event in scope as ``steps.<id>.event``.
+    """
+
+    id: str = Field(pattern=ID_PATTERN)
+    wait_for: WaitFor
+    on_event: list[Step] = Field(default_factory=list)
+    on_timeout: list[Step] = Field(default_factory=list)
+
+
+class CallStep(_Model):
+    """Run another circuit as a child run and continue with its result (or fail with its error)."""
+
+    id: str | None = Field(None, pattern=ID_PATTERN)
+    call: str = Field(pattern=NAME_PATTERN, description="Name of the circuit to run")
+    with_: dict[str, Any] = Field(default_factory=dict, alias="with", description="The child's event data")
+    timeout_s: float = Field(86400.0, gt=0, le=366 * 86400, description="Fail if the child has not ended by then")
+
+
+_KINDS: tuple[str, ...] = ("action", "parallel", "if", "foreach", "wait_for", "call")
+
+
 def _step_kind(value: Any) -> str | None:
     if isinstance(value, dict):
-        for key in ("action", "parallel", "if", "foreach"):
+        for key in _KINDS:
             if key in value:
                 return key
         return None
-    kinds: dict[type, str] = {ActionStep: "action", ParallelStep: "parallel", IfStep: "if", ForeachStep: "foreach"}
+    kinds: dict[type, str] = {
+        ActionStep: "action",
+        ParallelStep: "parallel",
+        IfStep: "if",
+        ForeachStep: "foreach",
+        WaitForStep: "wait_for",
+        CallStep: "call",
+    }
     return kinds.get(type(value))
 
 
@@ -97,11 +146,13 @@ Step = Annotated[
     Annotated[ActionStep, Tag("action")]
     | Annotated[ParallelStep, Tag("parallel")]
     | Annotated[IfStep, Tag("if")]
-    | Annotated[ForeachStep, Tag("foreach")],
+    | Annotated[ForeachStep, Tag("foreach")]
+    | Annotated[WaitForStep, Tag("wait_for")]
+    | Annotated[CallStep, Tag("call")],
     Discriminator(
         _step_kind,
         custom_error_type="step_kind",
-        custom_error_message="a step needs one of the keys: action, parallel, if, foreach",
+        custom_error_message="a step needs one of the keys: " + ", ".join(_KINDS),
     ),
 ]
 
@@ -115,8 +166,47 @@ class Concurrency(_Model):
     limit: int = Field(1, ge=1, le=10000, description="Runs at once per key; the rest queue first in, first out.")
 
 
+class Threshold(_Model):
+    """Edge-triggered: fire when ``value`` crosses ``level`` for a key, once per crossing."""
+
+    value: str = Field(min_length=1, description="Expression over the event, e.g. event.data.score")
+    level: float = Field(description="The level to cross, e.g. 80")
+    direction: Literal["up", "down"] = Field("up", description="up: from below to at or above; down: the reverse")
+
+
+class Count(_Model):
+    """Fire when ``at_least`` matching events for one key arrive within ``within_s``; once per window."""
+
+    at_least: int = Field(ge=2, le=1000)
+    within_s: float = Field(gt=0, le=366 * 86400)
+
+
+class Absence(_Model):
+    """Fire when ``expect`` did not follow ``after`` for the same key within ``within_s``."""
+
+    after: str = Field(description="Event type that starts the clock, e.g. email.sent")
+    expect: str = Field(description="Event type that stops it, e.g. lead.replied")
+    within_s: float = Field(gt=0, le=366 * 86400)
+
+    @field_validator("after", "expect")
+    @classmethod
+    def _type(cls, value: str) -> str:
+        return _event_type(value)
+
+
+def _event_type(value: str) -> str:
+    if "*" in value or not EVENT_PATTERN.match(value):
+        raise ValueError(f"{value!r} is not an event type like lead.replied (no wildcards)")
+    return value
+
+
+#: What starts a circuit: one of these keys in its trigger.
+SOURCES = ("event", "schedule", "all_of", "any_of", "sequence", "absence")
+
+
 class Trigger(_Model):
-    """When a circuit runs: on an event type (wildcards allowed) or on a cron schedule."""
+    """When a circuit runs: on an event type (wildcards allowed), on a cron schedule, or when a
+    pattern of events for one key is seen (threshold, count, all_of, any_of, sequence, absence)."""
 
     event: str | None = Field(None, description="Event type, e.g. lead.created or lead.*")
     schedule: str | None = Field(None, description="Cron line for Celery beat, e.g. '0 2 * * *'")
@@ -125,6 +215,16 @@ class Trigger(_Model):
     concurrency: Concurrency | None = Field(
         None, description="Limit runs at once per key (a lead, an account), across all workers."
     )
+    threshold: Threshold | None = Field(None, description="With event: fire when a value crosses a level")
+    count: Count | None = Field(None, description="With event: fire on N events for one key within a window")
+    all_of: list[str] | None = Field(None, min_length=2, description="Every one of these event types, any order")
+    any_of: list[str] | None = Field(None, min_length=2, description="The first of these event types per window")
+    sequence: list[str] | None = Field(None, min_length=2, description="These event types in this order")
+    within_s: float | None = Field(None, gt=0, le=366 * 86400, description="Window of all_of, any_of, sequence")
+    absence: Absence | None = Field(None, description="An expected event did not come in time")
+    key: str = Field(
+        "event.subject", min_length=1, description="Expression over the event giving the key the pattern is kept per"
+    )
 
     @field_validator("event")
     @classmethod
@@ -132,6 +232,11 @@ class Trigger(_Model):
         if value is not None and not EVENT_PATTERN.match(value):
             raise ValueError(f"{value!r} is not an event type pattern like lead.created or lead.*")
         return value
+
+    @field_validator("all_of", "any_of", "sequence")
+    @classmethod
+    def _types(cls, value: list[str] | None) -> list[str] | None:
+        return [_event_type(v) for v in value] if value is not None else None
 
     @field_validator("schedule")
     @classmethod
@@ -142,9 +247,39 @@ class Trigger(_Model):
 
     @model_validator(mode="after")
     def _one_of(self) -> Trigger:
-        if (self.event is None) == (self.schedule is None):
-            raise ValueError("a trigger needs exactly one of 'event' or 'schedule'")
+        given = [k for k in SOURCES if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                f"a trigger needs exactly one of {', '.join(SOURCES)}; it has {', '.join(given) or 'none'}"
+            )
+        if (self.threshold or self.count) and self.event is None:
+            raise ValueError("threshold and count watch the events named by 'event'")
+        if self.threshold and self.count:
+            raise ValueError("a trigger has either threshold or count, not both")
+        if (self.all_of or self.any_of or self.sequence) and self.within_s is None:
+            raise ValueError("all_of, any_of and sequence need a window: within_s")
         return self
+
+    @property
+    def kind(self) -> str:
+        """event, schedule, threshold, count, all_of, any_of, sequence or absence."""
+        for name in ("threshold", "count", "all_of", "any_of", "sequence", "absence", "schedule"):
+            if getattr(self, name) is not None:
+                return name
+        return "event"
+
+    @property
+    def stateful(self) -> bool:
+        """Whether firing depends on earlier events (kept in Redis), not on one event alone."""
+        return self.kind not in ("event", "schedule")
+
+    def listens_to(self) -> list[str]:
+        """The event type patterns this trigger reads."""
+        if self.event:
+            return [self.event]
+        if self.absence:
+            return [self.absence.after, self.absence.expect]
+        return list(self.all_of or self.any_of or self.sequence or [])
 
 
 def _assign(steps: list[Any], prefix: str) -> None:
@@ -163,6 +298,9 @@ def _assign(steps: list[Any], prefix: str) -> None:
             _assign(step.else_, f"{step.id}_else")
         elif isinstance(step, ForeachStep):
             _assign(step.do, f"{step.id}_do")
+        elif isinstance(step, WaitForStep):
+            _assign(step.on_event, f"{step.id}_event")
+            _assign(step.on_timeout, f"{step.id}_timeout")
 
 
 class Circuit(_Model):
@@ -189,7 +327,7 @@ class Circuit(_Model):
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
-for _cls in (ParallelStep, IfStep, ForeachStep, Circuit):
+for _cls in (ParallelStep, IfStep, ForeachStep, WaitForStep, Circuit):
     _cls.model_rebuild()
 
-AnyStep = ActionStep | ParallelStep | IfStep | ForeachStep
+AnyStep = ActionStep | ParallelStep | IfStep | ForeachStep | WaitForStep | CallStep

@@ -26,6 +26,7 @@ DEFAULT_ACTION_MODULES = [
     "intelligence.llm.actions",
     "integrations.mcp.actions",
     "integrations.notify",
+    "integrations.records.actions",
 ]
 
 
@@ -80,6 +81,9 @@ class Settings(BaseSettings):
     )
     step_timeout_s: float = Field(
         900.0, gt=0, description="Longest a step without a time limit is assumed to run (sizes the visibility timeout)."
+    )
+    wait_lookback_s: float = Field(
+        300.0, ge=0, description="A wait_for step also takes a matching event that arrived this long before it began."
     )
     visibility_timeout_s: int | None = Field(
         None, description="Broker visibility timeout; unset = the longest step time limit plus a minute."
@@ -147,6 +151,17 @@ class Settings(BaseSettings):
     smtp_starttls: bool = Field(True, description="Upgrade the connection with STARTTLS (port 587).")
     smtp_ssl: bool = Field(False, description="Implicit TLS from the first byte (port 465); wins over STARTTLS.")
     smtp_ca_file: Path | None = Field(None, description="PEM file of CAs to trust for SMTP TLS; unset = the system's.")
+
+    # --- records (issue 7) ------------------------------------------------------------
+    max_chain_depth: int = Field(
+        5, ge=0, description="Record events deeper than this many circuit writes are refused (stops self-loops)."
+    )
+    records_query_max_limit: int = Field(1000, ge=1, description="Most records one data.query returns.")
+    records_bulk_max: int = Field(1000, ge=1, description="Most records one data.*_many step writes.")
+    records_custom_max_bytes: int = Field(16 * 1024, ge=64, description="Largest custom-fields JSON of one record.")
+    records_outbox_sweep_after_s: float = Field(
+        10.0, ge=0, description="The outbox sweep publishes record events left unsent this long."
+    )
 
     @field_validator("action_modules", mode="before")
     @classmethod

@@ -18,7 +18,7 @@ from circuits.actions import ActionRegistry
 from circuits.errors import DefinitionError, ExpressionError
 from circuits.expressions import check, check_value, is_template
 from circuits.loader import Source
-from circuits.model import ActionStep, AnyStep, Circuit, ForeachStep, IfStep, ParallelStep
+from circuits.model import ActionStep, AnyStep, CallStep, Circuit, ForeachStep, IfStep, ParallelStep, WaitForStep
 
 Path_ = tuple[str | int, ...]
 
@@ -48,6 +48,12 @@ class _Checker:
             self.fail(exc.message, path)
             return
         self.refs(found, available, path)
+
+    def template(self, value: Any, path: Path_, available: set[str], scope: frozenset[str]) -> None:
+        try:
+            self.refs(check_value(value, scope), available, path)
+        except ExpressionError as exc:
+            self.fail(exc.message, path)
 
     def collect_ids(self, steps: list[Any], path: Path_) -> None:
         for i, step in enumerate(steps):
@@ -86,6 +92,18 @@ class _Checker:
             then = self.steps(step.then, path + ("then",), available, scope)
             other = self.steps(step.else_, path + ("else",), available, scope)
             return then | other | {str(step.id)}
+        if isinstance(step, WaitForStep):
+            self.expression(step.wait_for.match, path + ("wait_for", "match"), set(), frozenset({"event"}))
+            if step.wait_for.equals is not None:
+                self.template(step.wait_for.equals, path + ("wait_for", "equals"), available, scope)
+            mine = available | {step.id}
+            got = self.steps(step.on_event, path + ("on_event",), mine, scope)
+            timed_out = self.steps(step.on_timeout, path + ("on_timeout",), mine, scope)
+            return got | timed_out | mine
+        if isinstance(step, CallStep):
+            for key, value in step.with_.items():
+                self.template(value, path + ("with", key), available, scope)
+            return available | {str(step.id)}
         assert isinstance(step, ForeachStep)
         self.expression(step.foreach, path + ("foreach",), available, scope)
         self.steps(step.do, path + ("do",), available, scope | {"item", "index"})
@@ -146,6 +164,8 @@ def _children(step: AnyStep) -> list[tuple[Path_, list[Any]]]:
         return [(("then",), step.then), (("else",), step.else_)]
     if isinstance(step, ForeachStep):
         return [(("do",), step.do)]
+    if isinstance(step, WaitForStep):
+        return [(("on_event",), step.on_event), (("on_timeout",), step.on_timeout)]
     return []
 
 
@@ -156,6 +176,11 @@ def validate(circuit: Circuit, registry: ActionRegistry, source: Source | None =
     checker.collect_ids(circuit.on_failure, ("on_failure",))
     if circuit.trigger.when:
         checker.expression(circuit.trigger.when, ("trigger", "when"), set(), frozenset({"event"}))
+    trigger = circuit.trigger
+    if trigger.stateful:
+        checker.expression(trigger.key, ("trigger", "key"), set(), frozenset({"event"}))
+    if trigger.threshold:
+        checker.expression(trigger.threshold.value, ("trigger", "threshold", "value"), set(), frozenset({"event"}))
     if circuit.trigger.concurrency:
         key = circuit.trigger.concurrency.key
         checker.expression(key, ("trigger", "concurrency", "key"), set(), frozenset({"event"}))

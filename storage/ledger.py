@@ -59,6 +59,7 @@ class RunRow(Base):
     started_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True), index=True)
     ended_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
     error: Mapped[str | None] = mapped_column(sa.Text)
+    parent_run_id: Mapped[str | None] = mapped_column(sa.String(64), index=True)
 
 
 class StepRow(Base):
@@ -155,13 +156,17 @@ def _runs(conn: sa.Connection, engine: Engine, runs: list[dict[str, Any]]) -> No
             "started_at": _ts(r["at"]),
             "ended_at": None,
             "error": None,
+            "parent_run_id": r.get("parent"),
         }
         for r in runs
     }
     stmt = _insert(engine, RunRow.__table__)
     stmt = stmt.on_conflict_do_update(
         index_elements=["id"],
-        set_={c: stmt.excluded[c] for c in ("circuit", "circuit_version", "event_id", "event_type", "started_at")},
+        set_={
+            c: stmt.excluded[c]
+            for c in ("circuit", "circuit_version", "event_id", "event_type", "started_at", "parent_run_id")
+        },
     )
     conn.execute(stmt, list(rows.values()))
 
@@ -273,8 +278,10 @@ def get_run(engine: Engine, run_id: str) -> dict[str, Any] | None:
             .where(StepRow.run_id == run_id)
             .order_by(StepRow.started_at, StepRow.step_id)
         ).fetchall()
+        children = conn.execute(sa.select(RunRow.id).where(RunRow.parent_run_id == run_id)).scalars().all()
     out = dict(run._mapping)
     out["steps"] = [dict(s._mapping) for s in steps]
+    out["children"] = list(children)
     return out
 
 

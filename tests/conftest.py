@@ -23,7 +23,14 @@ ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 CIRCUITS = FIXTURES / "circuits"
 #: The actions the test circuits use (the worker under test registers exactly these).
-ACTION_MODULES = ["circuits.builtin", "intelligence.ml.actions", "tests.actions", "integrations.notify"]
+ACTION_MODULES = [
+    "circuits.builtin",
+    "intelligence.ml.actions",
+    "tests.actions",
+    "integrations.notify",
+    "integrations.records.actions",
+    "tests.records_actions",
+]
 #: The HMAC secret of the ``e2e`` notify.webhook target the worker posts to.
 WEBHOOK_SECRET = f"whsec-{uuid.uuid4().hex}"
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+
 from celery import Celery
 
 from workers import signals, tasks
@@ -13,6 +15,26 @@ def create_app() -> Celery:
     tasks.install(app)
     signals.connect(app)
     return app
+
+
+def rebind() -> None:
+    """Read the settings into the app again, and drop connections made with the old ones.
+
+    The app is configured when first imported; tests, the demo and the fuzz suite change
+    ``CIRCUIT_*`` variables later (through :func:`workers.runtime.reset_runtime`).
+    """
+    import celeryconfig
+
+    importlib.reload(celeryconfig)
+    # setting by setting: config_from_object(force=True) would also drop the task routes install() set
+    app.conf.update({k: v for k, v in vars(celeryconfig).items() if not k.startswith("_") and k in app.conf})
+    if app._pool is not None:
+        app._pool.force_close_all()
+    app._pool = None
+    if "amqp" in app.__dict__:
+        app.amqp._producer_pool = None  # producers hold connections made with the old URL
+    app.__dict__.pop("control", None)  # its mailbox keeps the producer pool it first used
+    vars(app._local).pop("backend", None)  # the result backend this thread built on the old URL
 
 
 app = create_app()

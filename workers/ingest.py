@@ -11,7 +11,7 @@ from typing import Any
 from circuits.catalog import Entry
 from circuits.errors import EventError
 from circuits.events import Event, parse_event
-from workers import limits, progress, recorder
+from workers import durable, limits, progress, recorder
 from workers.context import new_context
 from workers.patience import OUTAGE
 from workers.runtime import Runtime
@@ -40,12 +40,20 @@ def _seen_keys(event: Event) -> list[str]:
     return keys
 
 
-def accept(rt: Runtime, event: Event, *, reclaimed: bool = False, only: Entry | None = None) -> Accepted:
-    """Remember the event, match circuits, record and enqueue their runs.
+def accept(
+    rt: Runtime,
+    event: Event,
+    *,
+    reclaimed: bool = False,
+    only: Entry | None = None,
+    parent: dict[str, str] | None = None,
+) -> Accepted:
+    """Remember the event, hand it to runs waiting for it, match circuits, record and enqueue their runs.
 
     ``reclaimed`` is true when this event may have been half processed before (a
     redelivered message, a reclaimed stream entry): then a seen id is not a duplicate,
-    and only runs not yet started are enqueued.
+    and only runs not yet started are enqueued. ``parent`` names the run and step of a
+    ``call`` that starts this run as its child.
     """
     r = rt.redis
     pipe = r.pipeline(transaction=False)
@@ -54,11 +62,21 @@ def accept(rt: Runtime, event: Event, *, reclaimed: bool = False, only: Entry | 
     if not all(pipe.execute()) and not reclaimed:
         log.info("event %s (%s) already seen; starting nothing", event.id, event.type)
         return Accepted(event.id, duplicate=True)
+    if event.chaindepth > rt.settings.max_chain_depth:  # a circuit whose writes keep re-triggering circuits
+        chain = " -> ".join((["..."] if event.chaindepth > len(event.chain) else []) + event.chain)
+        limit = f"chain depth {event.chaindepth} over CIRCUIT_MAX_CHAIN_DEPTH={rt.settings.max_chain_depth}"
+        reject(rt, event.as_context(), f"{event.type} refused: {chain}: {limit}", "chain-depth")
+        return Accepted(event.id)
     event_ctx = event.as_context()
+    if only is None:
+        _observe(rt, event, event_ctx)
     entries = [only] if only else rt.catalog.match(event, event_ctx)
     now = time.time()
     runs = [(e, run_id_for(event, e.name)) for e in entries]
     contexts = [new_context(run_id, e.name, e.version, event, event_ctx, e.circuit.vars) for e, run_id in runs]
+    if parent:
+        for ctx in contexts:
+            ctx["run"]["parent"] = parent
     pipe = r.pipeline(transaction=False)
     for _, run_id in runs:
         pipe.set(f"circuit:started:{run_id}", "1", nx=True, ex=rt.settings.dedupe_ttl_s)
@@ -67,51 +85,68 @@ def accept(rt: Runtime, event: Event, *, reclaimed: bool = False, only: Entry | 
     for (_, run_id), ctx in zip(runs, contexts, strict=True):
         recorder.open_run(pipe, run_id)
         progress.track(pipe, run_id, ctx, rt.settings.stall_after_s)
-    recorder.add_records(
-        pipe,
-        [
-            {
-                "k": "event",
-                "id": event.id,
-                "tenant": event.tenant,
-                "type": event.type,
-                "source": event.source,
-                "subject": event.subject,
-                "idempotencykey": event.idempotencykey,
-                "time_ts": event.time.timestamp(),
-                "at": now,
-                "data": event_ctx["data"],
-                "runs": len(runs),
-            },
-            *(
-                {
-                    "k": "run",
-                    "run_id": run_id,
-                    "circuit": e.name,
-                    "version": e.version,
-                    "event_id": event.id,
-                    "event_type": event.type,
-                    "at": now,
-                }
-                for e, run_id in runs
-            ),
-        ],
-    )
+    recorder.add_records(pipe, _records(event, event_ctx, runs, now, parent))
     replies = pipe.execute()
     fresh, ended = replies[: len(runs)], replies[len(runs) : 2 * len(runs)]
     started = []
     for (entry, run_id), ctx, is_new, end in zip(runs, contexts, fresh, ended, strict=True):
         # a half-processed event is sent again unless its run ended: a run sent twice is
         # harmless (each step runs once, see workers.claims), a run never sent is lost
-        if not is_new and not (reclaimed and end is None):
-            continue
-        options: dict[str, Any] = {}
-        if entry.circuit.trigger.priority != DEFAULT_PRIORITY:
-            options["priority"] = 9 - entry.circuit.trigger.priority  # Redis: 0 is served first
-        if limits.admit(rt, entry, ctx):  # a run limited per key may wait for a slot instead
-            progress.launch(entry.canvas, ctx, **options)
-        started.append(run_id)
+        if is_new or (reclaimed and end is None):
+            _start(rt, entry, ctx)
+            started.append(run_id)
     return Accepted(event.id, run_ids=started)
+
+
+def _observe(rt: Runtime, event: Event, event_ctx: dict[str, Any]) -> None:
+    """Hand the event to runs waiting for it and to stateful triggers; start what those fire."""
+    if rt.awaited:
+        durable.deliver(rt, event, event_ctx)
+    if rt.triggers.entries:
+        for entry, fired in rt.triggers.observe(event, event_ctx):
+            accept(rt, fired, only=entry)  # its own event: dedupe makes a repeat start nothing
+
+
+def _start(rt: Runtime, entry: Entry, ctx: dict[str, Any]) -> None:
+    options: dict[str, Any] = {}
+    if entry.circuit.trigger.priority != DEFAULT_PRIORITY:
+        options["priority"] = 9 - entry.circuit.trigger.priority  # Redis: 0 is served first
+    if limits.admit(rt, entry, ctx):  # a run limited per key may wait for a slot instead
+        progress.launch(entry.canvas, ctx, **options)
+
+
+def _records(
+    event: Event, event_ctx: dict[str, Any], runs: list[tuple[Entry, str]], now: float, parent: dict[str, str] | None
+) -> list[dict[str, Any]]:
+    """The ledger records of an accepted event and the runs it starts."""
+    return [
+        {
+            "k": "event",
+            "id": event.id,
+            "tenant": event.tenant,
+            "type": event.type,
+            "source": event.source,
+            "subject": event.subject,
+            "idempotencykey": event.idempotencykey,
+            "time_ts": event.time.timestamp(),
+            "at": now,
+            "data": event_ctx["data"],
+            "runs": len(runs),
+        },
+        *(
+            {
+                "k": "run",
+                "run_id": run_id,
+                "circuit": e.name,
+                "version": e.version,
+                "event_id": event.id,
+                "event_type": event.type,
+                "at": now,
+                "parent": parent["run"] if parent else None,
+            }
+            for e, run_id in runs
+        ),
+    ]
 
 
 def reject(rt: Runtime, raw: Any, error: EventError | str, origin: str) -> None:

@@ -8,15 +8,22 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import redis
 
 from circuits.actions import ActionRegistry, Resources
 from circuits.catalog import Catalog
+from circuits.compiler import walk
+from circuits.model import WaitForStep
 from circuits.settings import DEFAULT_ACTION_MODULES, Settings, get_settings
 from storage.base import make_engine
 from workers.claims import Claims, Heartbeat
+
+if TYPE_CHECKING:
+    from workers.triggers import Triggers
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +62,22 @@ class Runtime:
         return catalog
 
     @cached_property
+    def triggers(self) -> Triggers:
+        from workers.triggers import Triggers
+
+        return Triggers(self)
+
+    @cached_property
+    def awaited(self) -> dict[str, set[str]]:
+        """Event types some ``wait_for`` step waits for, with the expressions that key them."""
+        out: dict[str, set[str]] = {}
+        for entry in self.catalog.entries.values():
+            for step in walk(entry.circuit.steps + entry.circuit.on_failure):
+                if isinstance(step, WaitForStep):
+                    out.setdefault(step.wait_for.event, set()).add(step.wait_for.match)
+        return out
+
+    @cached_property
     def engine(self):  # type: ignore[no-untyped-def]
         return make_engine(self.settings.database_url)
 
@@ -91,3 +114,6 @@ def reset_runtime() -> None:
         _runtime.close()
     _runtime = None
     get_settings.cache_clear()
+    app = sys.modules.get("workers.app")
+    if app is not None:  # imported already: make it use the new settings too
+        app.rebind()

@@ -21,7 +21,7 @@ from circuits.compiler import CONTROL_QUEUE, bind
 from circuits.errors import PermanentError
 from circuits.expressions import evaluate, render
 from storage.ledger import bounded
-from workers import limits, progress, recorder
+from workers import lifecycle, limits, progress, recorder
 from workers.context import enter_loop, leave_loop, merge, scope, step_key, step_log, with_output
 from workers.patience import patient
 from workers.runtime import Runtime, runtime
@@ -35,6 +35,8 @@ def backoff_s(retry: dict[str, Any], attempt: int) -> float:
     return random.uniform(0, delay) if retry.get("jitter", True) else delay
 
 
+#: Longest wait a Retry-After can ask for: a countdown is an ETA the broker must keep.
+RETRY_AFTER_MAX_S = 300.0
 #: A message whose step another live execution holds checks again this many times at most.
 MAX_WAITS = 1000
 
@@ -60,6 +62,7 @@ def run_action(
         event=ctx["event"],
         resources=rt.resources,
         log=log,
+        emitter=_emit,
     )
     rt.heartbeat.hold(run_id, key)
     try:
@@ -78,6 +81,9 @@ def run_action(
         retry = step["retry"]
         if attempt <= int(retry.get("max", 0)):
             delay = backoff_s(retry, attempt)
+            wait = getattr(exc, "retry_after_s", None)
+            if wait is not None:  # the server said "not before": never sooner, capped below the visibility timeout
+                delay = max(delay, min(float(wait), RETRY_AFTER_MAX_S) + random.uniform(0, min(1.0, 0.1 * wait)))
             log.warning("attempt %d failed (%s); retrying in %.2fs", attempt, message, delay)
             record = recorder.step_record(run_id, key, spec.name, "retrying", attempt, started, error=message)
             _write(rt, [record], release=(run_id, key))
@@ -116,9 +122,18 @@ def run_action(
         rt.settings.redis_wait_s,
         "recording a step",
     )
+    with_output(ctx, step["id"], output)
     if step["final"]:
-        limits.on_run_end(rt, ctx)
-    return with_output(ctx, step["id"], output)
+        lifecycle.run_ended(rt, ctx, "succeeded")
+    return ctx
+
+
+def _emit(envelope: dict[str, Any]) -> None:
+    """Events an action emits are accepted right here, like a direct publish (ingest dedupes their ids)."""
+    from workers.ingest import accept_isolated  # ingest reaches the steps through durable waits
+
+    rt = runtime()
+    patient(lambda: accept_isolated(rt, envelope, origin="emit"), rt.settings.redis_wait_s, "emitting an event")
 
 
 def _claim(
@@ -173,7 +188,7 @@ def stop_cancelled(ctx: dict[str, Any], key: str, action: str | None) -> None:
             recorder.run_end(run_id, "cancelled", error=f"cancelled before step {key}"),
         ],
     )
-    limits.on_run_end(rt, ctx)
+    lifecycle.run_ended(rt, ctx, "cancelled", f"cancelled before step {key}")
     raise Ignore()
 
 
@@ -202,7 +217,7 @@ def fail(ctx: dict[str, Any], key: str, action: str | None, attempt: int, starte
         return pipe.execute()[0]
 
     first = patient(record, rt.settings.redis_wait_s, "recording a failure")
-    limits.on_run_end(rt, ctx)
+    lifecycle.run_ended(rt, ctx, "failed", f"{key}: {message}")
     if first and not ctx.get("error"):
         start_on_failure(ctx, key, message)
     raise PermanentError(f"step {key} failed: {message}")
@@ -241,7 +256,7 @@ def _finish_control(
         records.append(recorder.run_end(run_id, "succeeded"))
     _write(rt, records + (extra or []), moved=run_id)
     if step["final"]:
-        limits.on_run_end(rt, ctx)
+        lifecycle.run_ended(rt, ctx, "succeeded")
 
 
 def join(results: list[dict[str, Any]], step: dict[str, Any]) -> dict[str, Any]:

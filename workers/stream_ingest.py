@@ -15,7 +15,9 @@ from workers.streams import Entry, StreamConsumer
 
 class StreamIngest(StreamConsumer):
     def __init__(self, rt: Runtime) -> None:
-        super().__init__(rt.redis, rt.settings.event_stream, "ingest", batch=100)
+        # entries a dead ingest left pending are taken over after 15 s: taking over a live one's
+        # is harmless (accept dedupes event ids and re-sends only runs that have not ended)
+        super().__init__(rt.redis, rt.settings.event_stream, "ingest", batch=100, claim_idle_ms=15_000)
         self.rt = rt
 
     def handle(self, entries: list[Entry], *, reclaimed: bool) -> None:

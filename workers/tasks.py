@@ -11,10 +11,10 @@ from typing import Any
 from celery import Celery, Task
 
 from circuits.actions import ActionSpec
-from circuits.compiler import BRANCH_TASK, FOREACH_TASK, JOIN_TASK, task_name
+from circuits.compiler import BRANCH_TASK, CALL_TASK, FOREACH_TASK, JOIN_TASK, WAIT_FOR_TASK, WAIT_TASK, task_name
 from circuits.errors import ActionError, CircuitError
 from circuits.events import Event
-from workers import steps
+from workers import durable, steps
 from workers.ingest import accept, accept_isolated
 from workers.patience import patient
 from workers.runtime import runtime
@@ -73,6 +73,18 @@ def install(app: Celery) -> None:
     @app.task(name=steps.FOREACH_JOIN_TASK, bind=True, base=CircuitTask)
     def foreach_join(self: Task, results: list[dict[str, Any]], step: dict[str, Any], offset: int) -> dict[str, Any]:
         return steps.foreach_join(self, results, step, offset)
+
+    @app.task(name=WAIT_TASK, bind=True, base=CircuitTask)
+    def wait(self: Task, ctx: dict[str, Any], step: dict[str, Any]) -> dict[str, Any]:
+        return durable.wait(self, ctx, step)
+
+    @app.task(name=WAIT_FOR_TASK, bind=True, base=CircuitTask)
+    def wait_for(self: Task, ctx: dict[str, Any], step: dict[str, Any]) -> dict[str, Any]:
+        return durable.wait_for(self, ctx, step)
+
+    @app.task(name=CALL_TASK, bind=True, base=CircuitTask)
+    def call(self: Task, ctx: dict[str, Any], step: dict[str, Any]) -> dict[str, Any]:
+        return durable.call(self, ctx, step)
 
     @app.task(name=INGEST_TASK, bind=True, base=CircuitTask)
     def ingest(self: Task, envelope: Any) -> dict[str, Any]:

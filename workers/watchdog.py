@@ -5,9 +5,10 @@ holding it, a chord's state vanished) or a step was killed past its time limit. 
 unfinished run has a deadline in ``circuit:active`` (see :mod:`workers.progress`); a run
 past it is resumed: its canvas is sent again with the saved starting context, steps that
 succeeded return their stored outputs without running, and a step still held by a live
-worker is waited for (see :mod:`workers.claims`). Each resume doubles the time the run
-is given before the next, so a run that is only waiting in a long queue costs a few
-extra messages, never a repeated step; after ``CIRCUIT_MAX_RESUMES`` the run fails.
+worker is waited for (see :mod:`workers.claims`). While the work queues hold waiting
+messages no run is resumed (its next step may only be waiting its turn, and resuming
+would feed the backlog); each resume doubles the time the run is given before the next,
+and after ``CIRCUIT_MAX_RESUMES`` the run fails. Due waits and absences are handled here too.
 
 One watchdog thread runs in every worker's main process; several of them never resume
 the same run twice at once, because taking a stalled run moves its deadline atomically.
@@ -21,10 +22,15 @@ import threading
 import time
 from typing import Any
 
-from workers import limits, progress, recorder
+from circuits.actions import QUEUES
+from workers import lifecycle, limits, outbox_relay, progress, recorder
+from workers.ingest import accept
 from workers.runtime import Runtime
 
 log = logging.getLogger(__name__)
+
+#: kombu's Redis transport keeps one list per priority step of a queue (``name\x06\x16<p>`` for p > 0).
+PRIORITY_STEPS = (0, 3, 6, 9)
 
 _TAKE = """
 local stale = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
@@ -39,34 +45,51 @@ class Watchdog:
         self.batch = batch
         self._take = rt.redis.register_script(_TAKE)
         self.stopping = threading.Event()
+        self._round = 0
+        self._backlog_at = -1
+        self._queued = 0
 
     def scan(self) -> list[str]:
         """Resume every run past its deadline; returns the ids of the runs resumed."""
         s = self.rt.settings
         now = time.time()
+        self._round += 1
         taken = self._take(keys=[progress.ACTIVE], args=[now, self.batch, now + s.stall_after_s])
         resumed = []
         for raw in taken:
             run_id = raw.decode() if isinstance(raw, bytes) else str(raw)
             if self._handle(run_id):
                 resumed.append(run_id)
+        for entry, event in self.rt.triggers.due_absences():
+            accept(self.rt, event, only=entry)
         limits.sweep(self.rt)  # runs waiting for a per-key slot that no run end handed on
+        outbox_relay.sweep(self.rt)  # record events a crash left unpublished in the outbox
         return resumed
 
     def _handle(self, run_id: str) -> bool:
         r = self.rt.redis
         s = self.rt.settings
-        end, cancel, ctx_json, resumes = r.hmget(
-            recorder.done_key(run_id), recorder.END_FIELD, "__cancel__", progress.CTX_FIELD, progress.RESUMES_FIELD
+        end, cancel, ctx_json, resumes, waiting = r.hmget(
+            recorder.done_key(run_id),
+            recorder.END_FIELD,
+            "__cancel__",
+            progress.CTX_FIELD,
+            progress.RESUMES_FIELD,
+            lifecycle.WAITING_FIELD,
         )
         if end is not None:
             r.zrem(progress.ACTIVE, run_id)
             return False
+        if waiting is not None and cancel is None:  # a durable wait is due: wake the run, it is not stalled
+            log.info("run %s: waking it for step %s", run_id, waiting.decode())
+            return lifecycle.wake(self.rt, run_id)
         if ctx_json is None:
             return self._end(run_id, None, "failed", "its saved state is gone (was Redis data lost?); cannot resume it")
         ctx: dict[str, Any] = json.loads(ctx_json)
         if cancel is not None:
             return self._end(run_id, ctx, "cancelled", "cancelled while no step was running")
+        if self._backlog():
+            return False  # its next message may just be waiting its turn: look again when the queues drain
         n = int(resumes or 0)
         if n >= s.max_resumes:
             return self._end(run_id, ctx, "failed", f"stalled: no progress after {n} resumes")
@@ -81,11 +104,22 @@ class Watchdog:
         progress.launch(entry.canvas, ctx)
         return True
 
+    def _backlog(self) -> bool:
+        """Whether any work queue has messages waiting (checked at most once a round)."""
+        if self._backlog_at != self._round:
+            pipe = self.rt.redis.pipeline(transaction=False)
+            for queue in QUEUES:
+                for priority in PRIORITY_STEPS:
+                    pipe.llen(f"{queue}\x06\x16{priority}" if priority else queue)
+            self._queued = sum(pipe.execute())
+            self._backlog_at = self._round
+        return self._queued > 0
+
     def _end(self, run_id: str, ctx: dict[str, Any] | None, status: str, error: str) -> bool:
         log.error("run %s: %s", run_id, error)
         recorder.write(self.rt.redis, [recorder.run_end(run_id, status, error=error)])
         if ctx is not None:
-            limits.on_run_end(self.rt, ctx)
+            lifecycle.run_ended(self.rt, ctx, status, error)
         return False
 
     def run(self) -> None:

@@ -282,6 +282,7 @@ def unreachable_redis(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("CIRCUIT_REDIS_URL", "redis://:hunter2@127.0.0.1:1/0")
     reset_runtime()
     yield
+    monkeypatch.undo()  # the settings as they were, before the runtime (and the Celery app) read them again
     reset_runtime()
 
 

@@ -37,7 +37,7 @@ def test_every_semantic_problem_is_reported_with_its_line() -> None:
 def test_structural_problems_are_reported_with_lines() -> None:
     text = "\n".join(problems("structure.yaml"))
     assert ":1: name: String should match pattern" in text
-    assert ":2: trigger: a trigger needs exactly one of 'event' or 'schedule'" in text
+    assert ":2: trigger: a trigger needs exactly one of event, schedule, all_of, any_of, sequence, absence" in text
     assert ":6: steps.0: a step needs one of the keys: action, parallel, if, foreach" in text
     assert ":9: steps.1.retry.max: Input should be greater than or equal to 0" in text
 

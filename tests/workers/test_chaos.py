@@ -33,7 +33,6 @@ def _nothing_lost_stuck_or_doubled(res: Result, logs: Path) -> None:
     assert res.recover_s is not None, where
 
 
-@pytest.mark.xfail(strict=False, reason="issue 11: being fixed")
 def test_kill9_of_pool_children_mid_run_loses_and_repeats_nothing(lab: Lab) -> None:
     lab.heal()
     res = pool_kill(lab, runs=50, kills=2, every_s=0.5, deadline_s=DEADLINE_S)
@@ -41,7 +40,6 @@ def test_kill9_of_pool_children_mid_run_loses_and_repeats_nothing(lab: Lab) -> N
     _nothing_lost_stuck_or_doubled(res, lab.logs)
 
 
-@pytest.mark.xfail(strict=False, reason="issue 11: being fixed")
 def test_redis_kill9_and_restart_during_runs_strands_nothing(lab: Lab) -> None:
     lab.heal()
     res = redis_restart(lab, runs=50, hard=True, spread_s=2.0, deadline_s=DEADLINE_S)
