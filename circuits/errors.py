@@ -12,7 +12,12 @@ Every error we raise on purpose derives from :class:`CircuitError`::
     │   ├── RetryableError     transient: retried with backoff, logged without a traceback
     │   └── PermanentError     never retried; the run fails and its on_failure steps run
     │       └── LimitError     an expression went over a resource limit (size, loops, time)
-    └── NotFoundError          a run, model or record asked for by id does not exist
+    ├── NotFoundError          a run, model or record asked for by id does not exist
+    ├── AccessError            the caller may not do this (the HTTP API and the service layer)
+    │   ├── UnauthenticatedError  no valid credentials
+    │   └── ForbiddenError     valid credentials, but the role or tenant does not allow it
+    ├── ConflictError          a name is taken, or the state does not allow the change
+    └── RateLimitedError       over a rate or governor limit; ``retry_after_s`` says when to try again
 
 Adapters translate driver exceptions (redis, SQLAlchemy, httpx, ...) into these.
 Constructor arguments are passed through to ``super().__init__`` because Celery
@@ -98,3 +103,31 @@ class SettingMissingError(ConfigError, PermanentError):
 
 class NotFoundError(CircuitError):
     """Something asked for by id does not exist."""
+
+
+class AccessError(CircuitError):
+    """The caller may not do this."""
+
+
+class UnauthenticatedError(AccessError):
+    """No credentials, or credentials that do not check out (unknown, revoked, expired, bad signature)."""
+
+
+class ForbiddenError(AccessError):
+    """The caller is known, but its role or tenant does not allow this."""
+
+
+class ConflictError(CircuitError):
+    """A name is already taken (by another tenant), or the current state does not allow the change."""
+
+
+class RateLimitedError(CircuitError):
+    """Over a rate limit or a governor limit; ``retry_after_s`` is when a retry may succeed."""
+
+    def __init__(self, message: str = "", retry_after_s: float | None = None) -> None:
+        super().__init__(message, retry_after_s)
+        self.message = message
+        self.retry_after_s = retry_after_s
+
+    def __str__(self) -> str:
+        return self.message
