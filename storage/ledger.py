@@ -46,6 +46,7 @@ class RejectedEventRow(Base):
     field: Mapped[str | None] = mapped_column(sa.String(200))
     error: Mapped[str] = mapped_column(sa.Text)
     raw: Mapped[str] = mapped_column(sa.Text)
+    tenant: Mapped[str | None] = mapped_column(sa.String(100))  # when the raw text names one
 
 
 class RunRow(Base):
@@ -60,6 +61,7 @@ class RunRow(Base):
     ended_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
     error: Mapped[str | None] = mapped_column(sa.Text)
     parent_run_id: Mapped[str | None] = mapped_column(sa.String(64), index=True)
+    tenant: Mapped[str | None] = mapped_column(sa.String(100), index=True)
 
 
 class StepRow(Base):
@@ -113,6 +115,7 @@ def apply_batch(engine: Engine, records: Sequence[dict[str, Any]]) -> None:
                         "field": r.get("field"),
                         "error": r["error"],
                         "raw": r["raw"],
+                        "tenant": r.get("tenant") or _raw_tenant(r["raw"]),
                     }
                     for r in rejected
                 ],
@@ -123,6 +126,15 @@ def apply_batch(engine: Engine, records: Sequence[dict[str, Any]]) -> None:
             _steps(conn, engine, steps)
         if ends := by_kind.get("run_end"):
             _run_ends(conn, engine, ends)
+
+
+def _raw_tenant(raw: str) -> str | None:
+    """The tenant a dead letter's raw text names, if it is a JSON object naming a plausible one."""
+    try:
+        value = json.loads(raw).get("tenant", "default")
+    except (ValueError, AttributeError, RecursionError):
+        return None
+    return value if isinstance(value, str) and 0 < len(value) <= 100 else None
 
 
 def _events(conn: sa.Connection, engine: Engine, events: list[dict[str, Any]]) -> None:
@@ -157,6 +169,7 @@ def _runs(conn: sa.Connection, engine: Engine, runs: list[dict[str, Any]]) -> No
             "ended_at": None,
             "error": None,
             "parent_run_id": r.get("parent"),
+            "tenant": r.get("tenant"),
         }
         for r in runs
     }
@@ -165,7 +178,7 @@ def _runs(conn: sa.Connection, engine: Engine, runs: list[dict[str, Any]]) -> No
         index_elements=["id"],
         set_={
             c: stmt.excluded[c]
-            for c in ("circuit", "circuit_version", "event_id", "event_type", "started_at", "parent_run_id")
+            for c in ("circuit", "circuit_version", "event_id", "event_type", "started_at", "parent_run_id", "tenant")
         },
     )
     conn.execute(stmt, list(rows.values()))
@@ -252,8 +265,17 @@ def list_runs(
     event_id: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
+    tenant: str | None = None,
+    after: tuple[datetime, str] | None = None,
 ) -> list[dict[str, Any]]:
-    q = sa.select(*RunRow.__table__.c).order_by(RunRow.started_at.desc().nulls_last()).limit(limit)
+    """Runs newest first. ``tenant`` scopes them (None: every tenant); ``after`` is the
+    ``(started_at, id)`` of the last run of the previous page (keyset paging)."""
+    q = sa.select(*RunRow.__table__.c).order_by(RunRow.started_at.desc().nulls_last(), RunRow.id.desc()).limit(limit)
+    if tenant is not None:
+        q = q.where(RunRow.tenant == tenant)
+    if after is not None:
+        at, run_id = after
+        q = q.where(sa.or_(RunRow.started_at < at, sa.and_(RunRow.started_at == at, RunRow.id < run_id)))
     if since:
         q = q.where(RunRow.started_at >= since)
     if until:
@@ -268,9 +290,13 @@ def list_runs(
         return [dict(r._mapping) for r in conn.execute(q).fetchall()]
 
 
-def get_run(engine: Engine, run_id: str) -> dict[str, Any] | None:
+def get_run(engine: Engine, run_id: str, tenant: str | None = None) -> dict[str, Any] | None:
+    """One run with its steps and children; None if unknown (or of another tenant than ``tenant``)."""
+    q = sa.select(*RunRow.__table__.c).where(RunRow.id == run_id)
+    if tenant is not None:
+        q = q.where(RunRow.tenant == tenant)
     with engine.connect() as conn:
-        run = conn.execute(sa.select(*RunRow.__table__.c).where(RunRow.id == run_id)).first()
+        run = conn.execute(q).first()
         if run is None:
             return None
         steps = conn.execute(
@@ -285,9 +311,15 @@ def get_run(engine: Engine, run_id: str) -> dict[str, Any] | None:
     return out
 
 
-def rejected_events(engine: Engine, limit: int = 50) -> list[dict[str, Any]]:
+def rejected_events(
+    engine: Engine, limit: int = 50, tenant: str | None = None, before_id: int | None = None
+) -> list[dict[str, Any]]:
+    """Dead letters newest first; ``tenant`` scopes them (None: all), ``before_id`` pages on."""
+    q = sa.select(*RejectedEventRow.__table__.c).order_by(RejectedEventRow.id.desc()).limit(limit)
+    if tenant is not None:
+        q = q.where(RejectedEventRow.tenant == tenant)
+    if before_id is not None:
+        q = q.where(RejectedEventRow.id < before_id)
     with engine.connect() as conn:
-        rows = conn.execute(
-            sa.select(*RejectedEventRow.__table__.c).order_by(RejectedEventRow.id.desc()).limit(limit)
-        ).fetchall()
+        rows = conn.execute(q).fetchall()
     return [dict(r._mapping) for r in rows]

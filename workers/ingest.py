@@ -143,6 +143,7 @@ def _records(
                 "event_type": event.type,
                 "at": now,
                 "parent": parent["run"] if parent else None,
+                "tenant": event.tenant,
             }
             for e, run_id in runs
         ),
