@@ -30,6 +30,13 @@ class Entry:
     source: Source
     canvas: Signature
     on_failure: Signature | None
+    tenant: str | None = None  # a circuit deployed for one tenant sees only that tenant's events
+    enabled: bool = True  # a disabled circuit starts nothing; its runs in flight finish
+    origin: str = "file"  # "file" or "deployed" (stored through the API, see workers.deployed)
+
+    def serves(self, event_ctx: dict[str, Any]) -> bool:
+        """Whether this circuit may start at all for an event: enabled, and of the event's tenant."""
+        return self.enabled and (self.tenant is None or self.tenant == event_ctx.get("tenant", "default"))
 
     @property
     def name(self) -> str:
@@ -53,7 +60,7 @@ class Entry:
             PermanentError: the condition failed on this event's data (the engine counts
                 that as not met; a backtest reports it).
         """
-        if self.circuit.trigger.stateful or not self.accepts_type(event_type):
+        if self.circuit.trigger.stateful or not self.accepts_type(event_type) or not self.serves(event_ctx):
             return False
         when = self.circuit.trigger.when
         return not when or bool(evaluate(when, {"event": event_ctx}))
@@ -66,6 +73,8 @@ class Entry:
         """
         trigger = self.circuit.trigger
         if not trigger.stateful or not any(fnmatch.fnmatchcase(event_type, p) for p in trigger.listens_to()):
+            return False
+        if not self.serves(event_ctx):
             return False
         return not trigger.when or bool(evaluate(trigger.when, {"event": event_ctx}))
 
@@ -101,8 +110,11 @@ def check_path(
 class Catalog:
     """Circuits by name, with their compiled canvas."""
 
-    def __init__(self, entries: list[Entry]) -> None:
+    def __init__(self, entries: list[Entry], revision: str | None = None, base: list[Entry] | None = None) -> None:
         self.entries = {e.name: e for e in entries}
+        self.revision = revision  # the deploy revision it was built at (see workers.deployed)
+        self.base = list(entries) if base is None else base  # the file circuits, to merge newer deploys onto
+        self.failed = False  # the deployed circuits could not be read: try again later
 
     @classmethod
     def build(cls, circuits: list[tuple[Circuit, Source]], registry: ActionRegistry) -> Catalog:

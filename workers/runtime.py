@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import time
 from functools import cached_property
 from typing import TYPE_CHECKING
 
@@ -35,6 +36,8 @@ class Runtime:
         self.settings = settings or get_settings()
         self.pid = os.getpid()
         self.resources = Resources(self.settings)
+        self.catalog_checked_at = 0.0  # when the deploy revision was last checked (workers.deployed)
+        self.catalog_built_at = 0.0
 
     @cached_property
     def redis(self) -> redis.Redis:
@@ -55,11 +58,27 @@ class Runtime:
         modules = [*self.settings.action_modules, *entry_point_modules()]
         return ActionRegistry.from_modules(modules, optional=DEFAULT_ACTION_MODULES)
 
-    @cached_property
+    @property
     def catalog(self) -> Catalog:
-        catalog = Catalog.load(self.settings.circuits, self.registry)
-        log.info("loaded %d circuits from %s", len(catalog), self.settings.circuits)
-        return catalog
+        """The file circuits merged with the deployed ones; kept in ``__dict__`` (see :func:`runtime`)
+        and rebuilt when a deploy, enable or disable moved the revision (checked at most once a second)."""
+        from workers import deployed
+
+        current: Catalog | None = self.__dict__.get("catalog")
+        if current is None:
+            files = Catalog.load(self.settings.circuits, self.registry)
+            log.info("loaded %d circuits from %s", len(files), self.settings.circuits)
+            self.catalog_checked_at = self.catalog_built_at = time.monotonic()
+            current = self.__dict__["catalog"] = deployed.build(self, list(files.entries.values()))
+        elif (fresh := deployed.refresh(self, current)) is not None:
+            current = self.__dict__["catalog"] = fresh
+            for name in ("awaited", "triggers"):  # derived from the catalogue
+                self.__dict__.pop(name, None)
+        return current
+
+    def refresh_catalog(self) -> None:
+        """Pick up circuits deployed, enabled or disabled since the last check (at most once a second)."""
+        self.catalog  # noqa: B018 - reading it refreshes it
 
     @cached_property
     def triggers(self) -> Triggers:
