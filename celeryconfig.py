@@ -36,3 +36,13 @@ result_expires = _s.result_expires_s
 result_extended = False
 worker_hijack_root_logger = True
 timezone = "UTC"
+
+# Beat: celery-redbeat keeps the schedule in Redis and lets one beat at a time send ticks (a lock it
+# renews every loop); a second beat waits and takes over once the lock lapses. workers/beat.py adds
+# the circuits' schedules.
+beat_scheduler = {"redbeat": "workers.beat:RedBeatScheduler", "file": "workers.beat:FileScheduler"}[_s.beat_scheduler]
+beat_max_loop_interval = min(_s.beat_max_interval_s, _s.beat_lock_timeout_s / 2)  # renew well before it lapses
+redbeat_redis_url = _s.redis_url
+redbeat_redis_options: dict[str, object] = {}  # not the broker's transport options
+redbeat_key_prefix = "circuit:beat:"
+redbeat_lock_timeout = _s.beat_lock_timeout_s

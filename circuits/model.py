@@ -241,7 +241,14 @@ class Trigger(_Model):
     @field_validator("schedule")
     @classmethod
     def _cron(cls, value: str | None) -> str | None:
-        if value is not None and len(value.split()) != 5:
+        if value is None:
+            return value
+        if value.startswith("@every"):  # a fixed interval, e.g. "@every 30s" (s, m or h): beat_schedule.every
+            found = re.fullmatch(r"@every\s+([1-9]\d*)([smh])", value.strip())
+            if not found:
+                raise ValueError(f"{value!r} is not an interval like '@every 30s', '@every 5m' or '@every 1h'")
+            return value
+        if len(value.split()) != 5:
             raise ValueError(f"{value!r} is not a cron line of five fields (minute hour day month weekday)")
         return value
 

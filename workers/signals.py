@@ -8,7 +8,14 @@ import sys
 from typing import Any
 
 from celery import Celery
-from celery.signals import beat_init, worker_init, worker_process_shutdown, worker_ready, worker_shutdown
+from celery.signals import (
+    beat_init,
+    before_task_publish,
+    worker_init,
+    worker_process_shutdown,
+    worker_ready,
+    worker_shutdown,
+)
 
 from circuits.compiler import walk
 from circuits.errors import CircuitError
@@ -33,13 +40,17 @@ def connect(app: Celery) -> None:
 
 
 def _on_beat_init(sender: Any = None, **_: Any) -> None:
-    """Give beat the schedule of every circuit with a cron trigger (before its scheduler reads it)."""
-    import beat_schedule
+    """Beat is starting: stamp the ticks it sends, and make sure its scheduler has the circuits' schedules.
 
-    app = sender.app
-    entries = beat_schedule.build(runtime().catalog)
-    app.conf.beat_schedule = {**(app.conf.beat_schedule or {}), **entries}
-    log.info("beat: %d scheduled circuit(s): %s", len(entries), ", ".join(entries) or "none")
+    Our schedulers (``workers.beat``) install them while they set up, before this signal; any other
+    scheduler class gets them here. Runs before redbeat's own handler, which then waits for the lock.
+    """
+    from workers import beat
+
+    before_task_publish.connect(beat.stamp_tick, dispatch_uid="circuit-beat-tick", weak=False)
+    scheduler = sender.scheduler
+    if getattr(scheduler, "installed", None) is None:
+        scheduler.update_from_dict(beat.install(sender.app))
 
 
 def _on_init(sender: Any = None, **_: Any) -> None:

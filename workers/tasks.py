@@ -100,18 +100,23 @@ def install(app: Celery) -> None:
         accepted = patient(go, rt.settings.redis_wait_s, "ingest")
         return {"accepted": accepted is not None, "runs": accepted.run_ids if accepted else []}
 
-    @app.task(name=SCHEDULED_TASK, base=CircuitTask)
-    def scheduled(circuit: str) -> dict[str, Any]:
-        """Start a scheduled circuit (sent by Celery beat); one run per circuit per minute."""
+    @app.task(name=SCHEDULED_TASK, bind=True, base=CircuitTask)
+    def scheduled(self: Task, circuit: str) -> dict[str, Any]:
+        """Start a scheduled circuit (sent by Celery beat); one run per circuit per tick."""
+        import beat_schedule
+        from workers.beat import TICK_HEADER
+
         rt = runtime()
         entry = rt.catalog.get(circuit)
-        minute = datetime.now(UTC).replace(second=0, microsecond=0)
+        sent = getattr(self.request, TICK_HEADER, None)  # when beat sent it; else now
+        when = datetime.fromtimestamp(float(sent), UTC) if sent else datetime.now(UTC)
+        tick = beat_schedule.tick_of(entry.circuit.trigger.schedule or "* * * * *", when)
         event = Event(
-            id=f"schedule:{circuit}:{minute.isoformat()}",
+            id=f"schedule:{circuit}:{tick.isoformat()}",
             source="circuit-os/beat",
             type="circuit.scheduled",
             subject=circuit,
-            time=minute,
+            time=tick,
             data={"circuit": circuit},
         )
         return {"runs": accept(rt, event, only=entry).run_ids}
