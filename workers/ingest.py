@@ -18,7 +18,6 @@ from workers.runtime import Runtime
 
 log = logging.getLogger(__name__)
 RUN_NAMESPACE = uuid.UUID("6f1c2a52-8d8e-4a53-9d0e-6a1f3c1d2b7e")
-DEFAULT_PRIORITY = 5
 
 
 @dataclass
@@ -108,11 +107,8 @@ def _observe(rt: Runtime, event: Event, event_ctx: dict[str, Any]) -> None:
 
 
 def _start(rt: Runtime, entry: Entry, ctx: dict[str, Any]) -> None:
-    options: dict[str, Any] = {}
-    if entry.circuit.trigger.priority != DEFAULT_PRIORITY:
-        options["priority"] = 9 - entry.circuit.trigger.priority  # Redis: 0 is served first
     if limits.admit(rt, entry, ctx):  # a run limited per key may wait for a slot instead
-        progress.launch(entry.canvas, ctx, **options)
+        progress.launch(entry.canvas, ctx, priority=progress.new_run_priority(entry.circuit.trigger.priority))
 
 
 def _records(

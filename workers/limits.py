@@ -52,7 +52,6 @@ HOP_MAX_S = 20.0
 #: A wait this short is slept in place rather than re-sent.
 SLEEP_MAX_S = 0.1
 WAITING = "circuit:limit:waiting"  # hash: key base -> circuit, for keys with waiting runs
-DEFAULT_PRIORITY = 5
 
 _COMMON = """
 local slots, queue, active, waiting = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
@@ -245,14 +244,12 @@ def sweep(rt: Runtime) -> list[str]:
 
 def _start_waiting(rt: Runtime, entry: Entry, run_ids: list[str]) -> None:
     """Send runs that got a slot, from their saved contexts; a lost send is resumed by the watchdog."""
-    options: dict[str, Any] = {}
-    if entry.circuit.trigger.priority != DEFAULT_PRIORITY:
-        options["priority"] = 9 - entry.circuit.trigger.priority  # as workers.ingest: Redis serves 0 first
+    priority = progress.new_run_priority(entry.circuit.trigger.priority)
     for run_id in run_ids:
         ctx = progress.saved_context(rt.redis, run_id)
         if ctx is not None:
             log.info("run %s (%s) got its slot; starting it", run_id, entry.name)
-            progress.launch(entry.canvas, ctx, **options)
+            progress.launch(entry.canvas, ctx, priority=priority)
 
 
 def _fail_unkeyed(rt: Runtime, ctx: dict[str, Any], message: str) -> None:

@@ -41,6 +41,19 @@ def saved_context(r: redis.Redis, run_id: str) -> dict[str, Any] | None:
     return json.loads(raw) if raw is not None else None
 
 
+def new_run_priority(trigger_priority: int) -> int:
+    """The broker priority of a new run's first messages: behind the steps of runs under way.
+
+    kombu's Redis transport serves lower numbers first and keeps a list per step 0, 3, 6, 9.
+    Steps that continue a run are sent at 0 (Celery's default), so in a burst the runs already
+    started finish first instead of waiting behind every new run's first step; among new runs,
+    a circuit's trigger priority orders them (6-9: 3, 1-5: 6, 0: 9).
+    """
+    if trigger_priority >= 6:
+        return 3
+    return 6 if trigger_priority >= 1 else 9
+
+
 def launch(canvas: Signature | dict[str, Any], ctx: dict[str, Any], **options: Any) -> None:
     """Send a run's canvas with its context: the one way a run is started or resumed."""
     bind(canvas, ctx).apply_async(**options)
