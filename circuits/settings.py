@@ -163,6 +163,54 @@ class Settings(BaseSettings):
         10.0, ge=0, description="The outbox sweep publishes record events left unsent this long."
     )
 
+    # --- api (issue 8) ------------------------------------------------------------------
+    # The HTTP API (`circuit-os serve`). Secrets are SecretStr: never in reprs, logs or answers.
+    api_allow_anonymous: bool = Field(
+        False, description="Serve requests without credentials as CIRCUIT_API_ANONYMOUS_ROLE (local use only)."
+    )
+    api_anonymous_role: Literal["admin", "author", "operator", "producer", "viewer"] = Field(
+        "admin", description="Role of an anonymous caller when CIRCUIT_API_ALLOW_ANONYMOUS is on."
+    )
+    api_anonymous_tenant: str = Field("default", description="Tenant of an anonymous caller.")
+    api_jwt_secret: SecretStr | None = Field(None, description="Shared secret of HS256 bearer tokens.")
+    api_jwt_jwks_file: Path | None = Field(None, description="JWKS file of the public keys of RS256 bearer tokens.")
+    api_jwt_audience: str | None = Field(None, description="Required aud claim of bearer tokens; unset = not checked.")
+    api_jwt_issuer: str | None = Field(None, description="Required iss claim of bearer tokens; unset = not checked.")
+    api_key_cache_s: float = Field(
+        5.0, ge=0, description="An API process trusts a checked API key this long (a revoke elsewhere lags as much)."
+    )
+    api_rate_per_key: float = Field(200.0, gt=0, description="Requests per second one API key or token may make.")
+    api_rate_per_tenant: float = Field(1000.0, gt=0, description="Requests per second one tenant may make in all.")
+    api_rate_burst_s: float = Field(1.0, gt=0, description="Bucket size of the rate limits, in seconds of rate.")
+    api_max_body_bytes: int = Field(1024 * 1024, ge=1024, description="Largest request body the API reads.")
+    api_max_batch: int = Field(1000, ge=1, description="Most events in one batch request.")
+    api_webhooks: dict[str, dict[str, SecretStr]] = Field(
+        default_factory=dict,
+        description='JSON: source -> {"secret": ..., "type": "event.type", "tenant": "t"}; receivers at '
+        "POST /v1/webhooks/{source} check the X-Circuit-Signature HMAC with the secret.",
+    )
+    api_webhook_tolerance_s: float = Field(300.0, gt=0, description="How old a webhook's signed timestamp may be.")
+    governor_tenant_events_per_s: float | None = Field(
+        None, gt=0, description="Events per second one tenant may publish through the service layer; unset = no cap."
+    )
+
+    # --- observability (issue 9) ----------------------------------------------------------
+    # Tracing is configured by the standard OTEL_* variables (off unless an exporter or endpoint is set).
+    metrics_port: int | None = Field(
+        None, ge=1, le=65535, description="Serve Prometheus /metrics from each worker's main process; unset = off."
+    )
+    metrics_host: str = Field("127.0.0.1", description="Address the worker's /metrics server binds.")
+    metrics_dir: Path | None = Field(
+        None, description="Where each worker start makes its fresh multiprocess metrics folder; unset = system temp."
+    )
+    log_format: Literal["text", "json"] = Field(
+        "text", description="Worker log lines: text, or one JSON object a line with run, circuit, step, action."
+    )
+    flower_user: str | None = Field(None, description="Basic-auth user of `circuit-os flower`.")
+    flower_password: SecretStr | None = Field(None, description="Basic-auth password of `circuit-os flower`.")
+    flower_address: str = Field("127.0.0.1", description="Address `circuit-os flower` binds.")
+    flower_port: int = Field(5555, ge=1, le=65535, description="Port of `circuit-os flower`.")
+
     @field_validator("action_modules", mode="before")
     @classmethod
     def _split_modules(cls, value: object) -> object:
