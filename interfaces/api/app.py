@@ -1,0 +1,114 @@
+"""The FastAPI application: routes, error answers, the body size limit, start-up checks.
+
+``/`` is a placeholder page until the console (issue 8, part 2) takes it over.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.responses import HTMLResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from interfaces.api import errors, routes_admin, routes_circuits, routes_events, routes_runs
+from service import runtime
+
+log = logging.getLogger(__name__)
+VERSION = "1"
+
+
+class BodyLimit:
+    """Refuse a body over ``max_bytes``: at once by its Content-Length, or as soon as it streams past."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope["headers"]).get(b"content-length", b"0")
+        if not length.isdigit() or int(length) > self.max_bytes:
+            response = errors.error(
+                413 if length.isdigit() else 400,
+                "too_large" if length.isdigit() else "malformed",
+                f"request body over the limit of {self.max_bytes} bytes (CIRCUIT_API_MAX_BODY_BYTES)"
+                if length.isdigit()
+                else "Content-Length is not a number",
+            )
+            await response(scope, receive, send)
+            return
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise errors.BodyTooLarge()
+            return message
+
+        await self.app(scope, limited, send)
+
+
+def starting_up(app: FastAPI) -> None:
+    """Migrate the database (unless CIRCUIT_AUTO_MIGRATE=false) and say how callers are let in."""
+    from storage.migrate import upgrade
+
+    rt = runtime()
+    if rt.settings.auto_migrate:
+        upgrade(rt.engine)
+    s = rt.settings
+    if s.api_allow_anonymous:
+        log.warning(
+            "ANONYMOUS ACCESS IS ON (CIRCUIT_API_ALLOW_ANONYMOUS): requests without credentials act as %s of "
+            "tenant %s. Use this for local work only.",
+            s.api_anonymous_role,
+            s.api_anonymous_tenant,
+        )
+    ways = ["API keys"]
+    if s.api_jwt_secret is not None:
+        ways.append("HS256 bearer tokens")
+    if s.api_jwt_jwks_file is not None:
+        ways.append(f"RS256 bearer tokens (keys from {s.api_jwt_jwks_file})")
+    log.info("the API accepts %s", ", ".join(ways))
+
+
+def create_app(migrate: bool = True) -> FastAPI:
+    """The API application; ``migrate=False`` skips the start-up work (tests that did it already)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if migrate:
+            starting_up(app)
+        yield
+
+    app = FastAPI(
+        title="Circuit OS",
+        version=VERSION,
+        description="Publish events, watch and steer runs, deploy circuits. Every answer is JSON; errors are "
+        '{"error": {"code", "message", "problems"}}.',
+        lifespan=lifespan,
+    )
+    app.state.max_body_bytes = runtime().settings.api_max_body_bytes
+    errors.install(app)
+    for module in (routes_events, routes_runs, routes_circuits, routes_admin):
+        app.include_router(module.router)
+    app.include_router(routes_admin.health)
+    app.add_middleware(BodyLimit, max_bytes=app.state.max_body_bytes)
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def home() -> Any:
+        return HTMLResponse(
+            "<!doctype html><title>Circuit OS</title><h1>Circuit OS</h1>"
+            '<p>The console comes here. The API is described at <a href="/docs">/docs</a> '
+            '(<a href="/openapi.json">/openapi.json</a>).</p>'
+        )
+
+    return app
