@@ -228,9 +228,12 @@ def events() -> None:
 @click.option("--json", "as_json", is_flag=True)
 def events_rejected(limit: int, as_json: bool) -> None:
     """Dead letters: events that were rejected, with the field and reason."""
-    from storage.ledger import rejected_events
+    from service import events
+    from service.access import local_admin
+    from workers.runtime import runtime
 
-    rows = rejected_events(_engine(), limit)
+    _engine()
+    rows = events.rejected(runtime(), local_admin(), limit)
     if as_json:
         click.echo(json.dumps(rows, default=str, indent=2))
         return
@@ -373,9 +376,14 @@ def runs() -> None:
 @click.option("--json", "as_json", is_flag=True, help="One JSON document, for machines.")
 def runs_list(limit: int, status: str | None, circuit: str | None, event_id: str | None, as_json: bool) -> None:
     """Recent runs, newest first."""
-    from storage.ledger import list_runs
+    from service import runs as service_runs
+    from service.access import local_admin
+    from workers.runtime import runtime
 
-    rows = list_runs(_engine(), limit=limit, status=status, circuit=circuit, event_id=event_id)
+    _engine()
+    rows, _ = service_runs.list_runs(
+        runtime(), local_admin(), limit=limit, status=status, circuit=circuit, event_id=event_id
+    )
     if as_json:
         click.echo(json.dumps(rows, default=str, indent=2))
         return
@@ -394,22 +402,22 @@ def runs_retry(
     run_id: str | None, from_step: str | None, circuit: str | None, since: str | None, until: str | None
 ) -> None:
     """Resume a failed run from its failed step (or --from STEP), or bulk-retry failed runs."""
-    from workers import control
+    from service import runs as service_runs
+    from service.access import local_admin
     from workers.backtest import parse_time
     from workers.runtime import runtime
 
-    rt = runtime()
+    rt, who = runtime(), local_admin()
+    _engine()
     if run_id:
-        done = control.retry(rt, run_id, from_step)
+        done = service_runs.retry(rt, who, run_id, from_step)
         again = f"; running again: {', '.join(done.forgotten)}" if done.forgotten else ""
         click.echo(f"retrying run {done.run_id} ({done.circuit}){again}")
         return
     if not since:
         _fail("give a RUN_ID, or --since (with --circuit to pick one circuit) for a bulk retry")
     assert since is not None
-    retried = control.retry_failed(
-        rt, _engine(), circuit, parse_time(since), parse_time(until) if until else None
-    )
+    retried = service_runs.retry_failed(rt, who, circuit, parse_time(since), parse_time(until) if until else None)
     for r in retried:
         click.echo(f"retrying run {r.run_id} ({r.circuit})")
     click.echo(f"{len(retried)} run(s) retried")
@@ -419,10 +427,12 @@ def runs_retry(
 @click.argument("run_id")
 def runs_cancel(run_id: str) -> None:
     """Stop a run at its next step (a step already running finishes)."""
-    from workers import control
+    from service import runs as service_runs
+    from service.access import local_admin
     from workers.runtime import runtime
 
-    click.echo(f"run {run_id}: {control.cancel(runtime(), run_id)}")
+    _engine()
+    click.echo(f"run {run_id}: {service_runs.cancel(runtime(), local_admin(), run_id)}")
 
 
 @runs.command("show")
@@ -430,10 +440,15 @@ def runs_cancel(run_id: str) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def runs_show(run_id: str, as_json: bool) -> None:
     """One run, each step with its status and duration."""
-    from storage.ledger import get_run
+    from circuits.errors import NotFoundError
+    from service import runs as service_runs
+    from service.access import local_admin
+    from workers.runtime import runtime
 
-    run = get_run(_engine(), run_id)
-    if run is None:
+    _engine()
+    try:
+        run = service_runs.get_run(runtime(), local_admin(), run_id)
+    except NotFoundError:
         _fail(f"no run {run_id!r} in the ledger (it may still be in flight: the ledger lags by well under a second)")
     if as_json:
         click.echo(json.dumps(run, default=str, indent=2))
@@ -547,6 +562,63 @@ def db_upgrade() -> None:
 
     upgrade(runtime().engine)
     click.echo("database is up to date")
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (loopback by default).")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64), help="API processes.")
+def serve(host: str, port: int, workers: int) -> None:
+    """Serve the HTTP API (OpenAPI at /openapi.json) with uvicorn."""
+    from interfaces.api.server import serve as run_server
+
+    run_server(host, port, workers)
+
+
+@cli.group()
+def keys() -> None:
+    """API keys for producers and tools (stored hashed; a key is shown once)."""
+
+
+@keys.command("create")
+@click.option("--tenant", required=True, help="The tenant the key acts for ('*' = every tenant).")
+@click.option("--role", required=True, type=click.Choice(["admin", "author", "operator", "producer", "viewer"]))
+@click.option("--name", help="What the key is for.")
+def keys_create(tenant: str, role: str, name: str | None) -> None:
+    """Create a key and print it, once."""
+    from service import keys as service_keys
+    from service.access import local_admin
+    from workers.runtime import runtime
+
+    _engine()
+    key, info = service_keys.create(runtime(), local_admin(), tenant, role, name)
+    click.echo(key)
+    click.echo(f"key {info['id']}: {role} of tenant {tenant}; it is not shown again", err=True)
+
+
+@keys.command("list")
+def keys_list() -> None:
+    """Every key (never the secrets)."""
+    from service import keys as service_keys
+    from service.access import local_admin
+    from workers.runtime import runtime
+
+    _engine()
+    rows = service_keys.list_keys(runtime(), local_admin())
+    _table(rows, ["id", "tenant", "role", "name", "created_at", "revoked_at"])
+
+
+@keys.command("revoke")
+@click.argument("key_id")
+def keys_revoke(key_id: str) -> None:
+    """Revoke a key (API processes that checked it lately trust it for CIRCUIT_API_KEY_CACHE_S more)."""
+    from service import keys as service_keys
+    from service.access import local_admin
+    from workers.runtime import runtime
+
+    _engine()
+    service_keys.revoke(runtime(), local_admin(), key_id)
+    click.echo(f"key {key_id} revoked")
 
 
 @cli.command()
