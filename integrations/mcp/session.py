@@ -9,11 +9,14 @@ refused request a :class:`PermanentError`.
 
 from __future__ import annotations
 
+import functools
 import logging
+import os
+import sys
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, TextIO, TypeVar
 
 import anyio
 
@@ -51,12 +54,28 @@ class ToolCall:
 def _client(cfg: ServerConfig) -> AbstractAsyncContextManager[Any]:
     try:
         from mcp import Client, StdioServerParameters
+        from mcp.client.stdio import stdio_client
     except ImportError as exc:  # pragma: no cover - depends on the install
         raise SettingMissingError("MCP tools need the mcp extra: pip install 'circuit-os[mcp]'") from exc
     if cfg.command:
         params = StdioServerParameters(command=cfg.command[0], args=cfg.command[1:], env=cfg.env or None, cwd=cfg.cwd)
-        return Client(params)
+        # The server's stderr goes to a real file: the SDK's default is the sys.stderr of the moment
+        # it was imported, which in a Celery worker is a LoggingProxy with no fileno.
+        return Client(stdio_client(params, errlog=_errlog()))
     return Client(str(cfg.url))
+
+
+@functools.cache
+def _errlog() -> TextIO:
+    """The process's real stderr, or the null device when it has none."""
+    real = sys.__stderr__
+    try:
+        if real is not None:
+            real.fileno()
+            return real
+    except (AttributeError, OSError, ValueError):
+        pass
+    return open(os.devnull, "w")  # noqa: SIM115 - lives as long as the process, like stderr
 
 
 async def _tools(client: Any) -> list[ToolInfo]:
