@@ -36,7 +36,7 @@ import sqlalchemy as sa
 from workers.embedded import CeleryProcess, EmbeddedPostgres, EmbeddedRedis
 
 ROOT = Path(__file__).resolve().parent.parent
-CIRCUITS = ROOT / "bench" / "circuits" / "chaos"
+CIRCUITS = ROOT / "bench" / "chaos_circuits"
 EFFECTS_KEY = "chaos:effects"  # bench.chaos_actions counts here
 #: event type -> (circuit, step ids) of the chaos circuits
 CIRCUIT_OF = {
