@@ -224,8 +224,9 @@ def main() -> None:
     for label, q in (("publish to first step p50 (ms)", 0.5), ("publish to first step p99 (ms)", 0.99)):
         print(f"{label:<34}{pct(plain, q):>13.2f}{pct(ours, q):>10.2f}{'':>8}{pct(ours_direct, q):>10.2f}")
     print(
-        "circuit = publish() through the ingest task (default); direct = CIRCUIT_PUBLISH_MODE=direct, the producer "
-        "enqueues the run itself.\nplain latency = apply_async to task start. 'in SQL ledger' = runs/s until "
+        "circuit = publish() to the event stream, read beside the worker (default); "
+        "direct = CIRCUIT_PUBLISH_MODE=direct, the producer enqueues the run itself.\n"
+        "plain latency = apply_async to task start. 'in SQL ledger' = runs/s until "
         "PostgreSQL shows every run succeeded (default mode)."
     )
 

@@ -49,10 +49,14 @@ class Settings(BaseSettings):
         description="Comma-separated modules whose @action functions workers register.",
     )
     event_stream: str = Field("circuit:events", description="Redis Stream that other languages XADD events to.")
-    publish_mode: Literal["worker", "direct"] = Field(
-        "worker",
-        description="worker: publish() hands events to the ingest task; direct: the producer matches circuits "
-        "and enqueues runs itself (one hop less; it needs CIRCUIT_CIRCUITS and the action modules).",
+    publish_mode: Literal["stream", "worker", "direct"] = Field(
+        "stream",
+        description="stream: publish() adds events to the event stream, read in batches beside each worker's "
+        "pool; worker: it hands each event to a Celery ingest task; direct: the producer matches circuits "
+        "and enqueues runs itself (it needs CIRCUIT_CIRCUITS and the action modules).",
+    )
+    ingest_in_worker: bool = Field(
+        True, description="Each worker starts a reader of the event stream beside its pool (else run circuit-os ingest)."
     )
     event_max_bytes: int = Field(256 * 1024, description="Largest accepted event envelope, in bytes of JSON.")
     dedupe_ttl_s: int = Field(7 * 24 * 3600, description="How long an event id or idempotency key is remembered.")

@@ -9,11 +9,8 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import signal
 import subprocess
-import sys
-import threading
 from typing import Any
 
 import redis
@@ -22,6 +19,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlch
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from storage.ledger import apply_batch
+from workers import children
 from workers.recorder import LEDGER_STREAM
 from workers.streams import Entry, StreamConsumer
 
@@ -87,16 +85,7 @@ class LedgerWriter(StreamConsumer):
 
 def spawn() -> subprocess.Popen[Any]:
     """Start the writer as a child process that exits when its parent does."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "workers.ledger_writer", "--parent", str(os.getpid())], env=os.environ.copy()
-    )
-
-
-def _watch_parent(parent: int, writer: LedgerWriter) -> None:
-    while not writer.stopping.wait(1.0):
-        if os.getppid() != parent:
-            log.warning("the worker that started the ledger writer is gone; stopping")
-            writer.stop()
+    return children.spawn("workers.ledger_writer")
 
 
 def main() -> None:
@@ -114,7 +103,7 @@ def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: writer.stop())
     signal.signal(signal.SIGINT, lambda *_: writer.stop())
     if args.parent:
-        threading.Thread(target=_watch_parent, args=(args.parent, writer), daemon=True).start()
+        children.watch_parent(args.parent, writer.stop, "ledger writer")
     writer.run(max_seconds=args.max_seconds)
     writer.drain(timeout_s=5)
 

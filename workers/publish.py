@@ -39,16 +39,18 @@ def publish(
 
 def publish_envelope(envelope: dict[str, Any] | str | bytes, origin: str = "publish") -> Event:
     """Publish an already-built envelope (the CLI's path)."""
-    from workers.app import app
-
     rt = runtime()
     try:
         event = parse_event(envelope, rt.settings.event_max_bytes)
     except EventError as exc:
         reject(rt, envelope if not isinstance(envelope, dict) else dict(envelope), exc, origin)
         raise
-    if rt.settings.publish_mode == "direct":
+    if rt.settings.publish_mode == "stream":
+        rt.redis.xadd(rt.settings.event_stream, {"event": event.to_json()})
+    elif rt.settings.publish_mode == "direct":
         accept(rt, event)
     else:
+        from workers.app import app
+
         app.send_task("circuit.ingest", args=[event.model_dump(mode="json")], queue="events")
     return event

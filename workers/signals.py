@@ -21,12 +21,13 @@ from circuits.compiler import walk
 from circuits.errors import CircuitError
 from circuits.model import ActionStep
 from storage.migrate import upgrade
-from workers import ledger_writer, outbox_relay
+from workers import children, ledger_writer, outbox_relay, stream_ingest
 from workers.runtime import runtime
 from workers.watchdog import Watchdog
 
 log = logging.getLogger(__name__)
 _writer: subprocess.Popen[Any] | None = None
+_ingest: subprocess.Popen[Any] | None = None
 _watchdog: Watchdog | None = None
 
 
@@ -90,10 +91,12 @@ def _derive_visibility_timeout(worker: Any) -> None:
 
 
 def _on_ready(**_: Any) -> None:
-    global _writer, _watchdog
+    global _writer, _watchdog, _ingest
     rt = runtime()
     if rt.settings.ledger_in_worker:
         _writer = ledger_writer.spawn()
+    if rt.settings.ingest_in_worker:
+        _ingest = stream_ingest.spawn()
     _watchdog = Watchdog(rt)
     _watchdog.start()
 
@@ -101,12 +104,8 @@ def _on_ready(**_: Any) -> None:
 def _on_shutdown(**_: Any) -> None:
     if _watchdog is not None:
         _watchdog.stop()
-    if _writer is not None and _writer.poll() is None:
-        _writer.terminate()
-        try:
-            _writer.wait(15)
-        except subprocess.TimeoutExpired:
-            _writer.kill()
+    children.terminate(_ingest)  # stop reading events first, then let the writer drain the ledger
+    children.terminate(_writer)
 
 
 def _on_process_shutdown(**_: Any) -> None:

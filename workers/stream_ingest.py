@@ -1,4 +1,6 @@
-"""``circuit-os ingest``: events XADDed to a Redis Stream by producers in any language.
+"""Events from the Redis Stream: ``publish()`` puts them there (the default), and so can producers
+in any language. Each worker starts a reader beside its pool; ``circuit-os ingest`` runs one alone.
+Batches are read as one consumer group, so readers on many hosts share the work.
 
 Entry format: one field ``event`` holding the JSON envelope::
 
@@ -7,7 +9,13 @@ Entry format: one field ``event`` holding the JSON envelope::
 
 from __future__ import annotations
 
+import logging
+import signal
+import subprocess
+from typing import Any
+
 from circuits.errors import EventError
+from workers import children
 from workers.ingest import accept_isolated, reject
 from workers.runtime import Runtime
 from workers.streams import Entry, StreamConsumer
@@ -35,3 +43,31 @@ class StreamIngest(StreamConsumer):
                 )
                 continue
             accept_isolated(self.rt, raw, origin="stream", reclaimed=reclaimed)
+
+
+def spawn() -> subprocess.Popen[Any]:
+    """Start a stream reader beside a worker's pool (CIRCUIT_INGEST_IN_WORKER), exiting with it."""
+    return children.spawn("workers.stream_ingest")
+
+
+def main() -> None:
+    import argparse
+
+    from workers.runtime import runtime
+
+    parser = argparse.ArgumentParser(description="Read published events from the Redis stream and start runs.")
+    parser.add_argument("--parent", type=int, help="Exit when this process is gone.")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="[%(asctime)s: %(levelname)s/ingest] %(message)s")
+    rt = runtime()
+    rt.catalog  # noqa: B018 - fail now on a broken catalogue, not at the first event
+    consumer = StreamIngest(rt)
+    signal.signal(signal.SIGTERM, lambda *_: consumer.stop())
+    signal.signal(signal.SIGINT, lambda *_: consumer.stop())
+    if args.parent:
+        children.watch_parent(args.parent, consumer.stop, "event stream reader")
+    consumer.run()
+
+
+if __name__ == "__main__":
+    main()
