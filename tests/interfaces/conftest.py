@@ -1,0 +1,96 @@
+"""The API in-process (FastAPI's TestClient) on the session's real Redis, PostgreSQL and worker."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import jwt
+import pytest
+
+JWT_SECRET = f"jwt-{uuid.uuid4().hex}"
+WEBHOOK_SECRET = f"hook-{uuid.uuid4().hex}"
+SUFFIX = uuid.uuid4().hex[:6]
+OWN, OTHER = f"acme-{SUFFIX}", f"globex-{SUFFIX}"
+
+
+@pytest.fixture(scope="session")
+def api_env(engine_env: dict[str, str]) -> Iterator[dict[str, str]]:
+    env = {
+        "CIRCUIT_API_JWT_SECRET": JWT_SECRET,
+        "CIRCUIT_API_WEBHOOKS": json.dumps(
+            {"forms": {"secret": WEBHOOK_SECRET, "type": "test.sequence", "tenant": OWN}}
+        ),
+        "CIRCUIT_API_KEY_CACHE_S": "0",
+    }
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    _reset()
+    yield {**engine_env, **env}
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+    _reset()
+
+
+def _reset() -> None:
+    """Settings read again. kombu keeps producer pools by URL across workers.app.rebind (which closes
+    their connections), so a second rebind on the same Redis URL needs them dropped too."""
+    import kombu.pools
+
+    from workers.runtime import reset_runtime
+
+    reset_runtime()
+    kombu.pools.reset()
+
+
+@pytest.fixture()
+def api(api_env: dict[str, str], ledger: Any) -> Iterator[Any]:
+    """A TestClient of the app (the database is migrated by the ledger fixture)."""
+    from fastapi.testclient import TestClient
+
+    from interfaces.api import create_app
+
+    with TestClient(create_app(migrate=False), raise_server_exceptions=False) as client:
+        yield client
+
+
+def token(role: str, tenant: str = OWN, sub: str = "tester", **claims: Any) -> str:
+    payload = {"sub": sub, "tenant": tenant, "role": role, "exp": int(time.time()) + 600, **claims}
+    return jwt.encode(payload, JWT_SECRET, algorithm="HS256")
+
+
+def auth(role: str, tenant: str = OWN) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token(role, tenant)}"}
+
+
+def new_id(prefix: str = "api") -> str:
+    return f"{prefix}-{uuid.uuid4()}"
+
+
+def wait_until(check: Callable[[], Any], timeout: float = 20.0, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def ended_run(api: Any, headers: dict[str, str], event_id: str, timeout: float = 20.0) -> dict[str, Any]:
+    """The run of ``event_id`` once it has ended, read through the API."""
+
+    def get() -> dict[str, Any] | None:
+        runs = api.get("/v1/runs", params={"event": event_id}, headers=headers).json()["runs"]
+        if runs and runs[0]["status"] in ("succeeded", "failed", "cancelled"):
+            return api.get(f"/v1/runs/{runs[0]['id']}", headers=headers).json()  # type: ignore[no-any-return]
+        return None
+
+    return wait_until(get, timeout, f"the run of {event_id}")  # type: ignore[no-any-return]
