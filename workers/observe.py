@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 
 
 def connect(app: Celery) -> None:
+    if "amqp" not in app.__dict__:  # built on first use: from then on, step messages carry their labels
+        app.amqp_cls = "workers.tagging:LabelledAMQP"
     before_task_publish.connect(tagging.on_publish, dispatch_uid="circuit-tag", weak=False)
     after_setup_logger.connect(logs.on_setup_logger, dispatch_uid="circuit-logs", weak=False)
     after_setup_task_logger.connect(logs.on_setup_logger, dispatch_uid="circuit-task-logs", weak=False)

@@ -1,22 +1,28 @@
 """Every task message says which circuit, run and step it belongs to, and when it was sent.
 
-A ``before_task_publish`` hook, so it covers every way a step's message is sent: the start
-of a run, the next task of a chain (sent by Celery from inside the worker), a chord's join,
-a retry and a ``Task.replace``. It sets:
+* ``argsrepr`` and ``kwargsrepr``, which Flower shows and searches, are set by
+  :class:`LabelledAMQP` (the app's message builder) for every message of a step, however it is
+  sent: the start of a run, the next task of a chain (sent by Celery from inside the worker), a
+  chord's join, a retry, a ``Task.replace``. The args are the run context (event data included),
+  so they become a short label, and the kwargs ``{'circuit': ..., 'run': ..., 'step': ...,
+  'action': ...}``: Flower's search ``kwargs:run=<run id>`` lists one run's tasks. This is done
+  before Celery would ``saferepr`` the whole context, so the ``task-sent`` event carries the
+  label too, and it costs less than the repr it replaces.
+* a ``before_task_publish`` hook (:func:`on_publish`) adds the headers ``circuit``,
+  ``circuit_run`` and ``circuit_step`` (``task.request.circuit_run`` in a task), and
+  ``circuit_sent``: when the message was sent, so ``circuit-os status`` and the metrics can tell
+  how long the oldest message of a queue has waited.
 
-* ``argsrepr`` and ``kwargsrepr``, which Flower shows and searches: the args are the run
-  context (event data included), so they are replaced by a short label, and the kwargs by
-  ``{'circuit': ..., 'run': ..., 'step': ..., 'action': ...}``; Flower's search
-  ``kwargs:run=<run id>`` then lists one run's tasks;
-* the headers ``circuit``, ``circuit_run`` and ``circuit_step`` (``task.request.circuit_run``
-  in a task), and ``circuit_sent``: when the message was sent, so ``circuit-os status`` and the
-  metrics can tell how long the oldest message of a queue has waited.
+A replaced task (``if``, ``foreach``) hands its task id to the last task of its replacement
+(Celery's ``Task.replace``), so Flower lists the two as one entry.
 """
 
 from __future__ import annotations
 
 import time
 from typing import Any
+
+from celery.app.amqp import AMQP
 
 from circuits.compiler import ACTION_TASK_PREFIX
 from workers.context import step_key
@@ -62,17 +68,35 @@ def describe(task_name: str, args: Any, kwargs: Any) -> dict[str, Any] | None:
     }
 
 
+def label(about: dict[str, Any]) -> tuple[str, str]:
+    """``(argsrepr, kwargsrepr)`` of a step's message."""
+    return f"(<context of run {about['run']}>,)", repr({k: about[k] for k in ("circuit", "run", "step", "action")})
+
+
+class LabelledAMQP(AMQP):  # type: ignore[misc]
+    """Celery's message builder, with the label of a step's message as its argsrepr and kwargsrepr."""
+
+    def as_task_v2(
+        self, task_id: str, name: str, args: Any = None, kwargs: Any = None, *rest: Any, **options: Any
+    ) -> Any:
+        if options.get("argsrepr") is None and options.get("kwargsrepr") is None:
+            about = describe(name, args or (), kwargs or {})
+            if about is not None:
+                options["argsrepr"], options["kwargsrepr"] = label(about)
+        return super().as_task_v2(task_id, name, args, kwargs, *rest, **options)
+
+
 def on_publish(sender: Any = None, body: Any = None, headers: dict[str, Any] | None = None, **_: Any) -> None:
-    """``before_task_publish``: label the message (see the module docstring)."""
+    """``before_task_publish``: the sent time, and the circuit, run and step as headers."""
     if headers is None:
         return
     headers[SENT_HEADER] = time.time()
     if not isinstance(body, (tuple, list)) or len(body) < 2:
         return
     about = describe(str(sender or headers.get("task") or ""), body[0], body[1])
-    if about is None:
-        return
-    headers["circuit"], headers["circuit_run"], headers["circuit_step"] = about["circuit"], about["run"], about["step"]
-    headers["argsrepr"] = f"(<context of run {about['run']}>,)"
-    label = {k: about[k] for k in ("circuit", "run", "step", "action")}
-    headers["kwargsrepr"] = repr(label)
+    if about is not None:
+        headers["circuit"], headers["circuit_run"], headers["circuit_step"] = (
+            about["circuit"],
+            about["run"],
+            about["step"],
+        )
