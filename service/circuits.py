@@ -106,7 +106,7 @@ def deploy(rt: Runtime, who: Principal, name: str, text: str) -> dict[str, Any]:
         tenant = who.tenant
     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
     number = circuit_store.add_version(rt.engine, name, tenant, text, digest, who.subject, at_least=newest + 1)
-    deployed.bump(rt.redis)
+    deployed.bump(rt)
     audit.record(rt, who, "circuit.deploy", name, tenant, {"version": number, "digest": digest[:12]})
     return {"name": name, "version": number, "tenant": tenant, "digest": digest}
 
@@ -120,6 +120,6 @@ def set_enabled(rt: Runtime, who: Principal, name: str, enabled: bool) -> dict[s
     if not who.owns(tenant):
         raise ForbiddenError(f"circuit {name!r} is shared by every tenant; only the platform may change it")
     circuit_store.set_enabled(rt.engine, name, enabled, who.subject)
-    deployed.bump(rt.redis)
+    deployed.bump(rt)
     audit.record(rt, who, "circuit.enable" if enabled else "circuit.disable", name, tenant)
     return {"name": name, "enabled": enabled}

@@ -14,6 +14,7 @@ from storage import ledger
 from workers import control, progress
 from workers.runtime import Runtime
 
+RunStateError = control.RunStateError  # retrying a running run, cancelling an ended one (HTTP 409)
 STATUSES = ("running", "succeeded", "failed", "cancelled")
 MAX_PAGE = 500
 

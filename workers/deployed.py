@@ -34,9 +34,11 @@ CHECK_EVERY_S = 1.0
 RETRY_AFTER_FAILURE_S = 30.0
 
 
-def bump(r: redis.Redis) -> int:
-    """Tell every process that the deployed circuits changed."""
-    return int(r.incr(REVISION_KEY))
+def bump(rt: Runtime) -> int:
+    """Tell every process that the deployed circuits changed; this one looks again at its next use."""
+    revision = int(rt.redis.incr(REVISION_KEY))
+    rt.catalog_checked_at = 0.0
+    return revision
 
 
 def _revision(rt: Runtime) -> str:

@@ -27,7 +27,7 @@ from circuits.errors import (
     UnauthenticatedError,
 )
 from circuits.loader import CircuitFileErrors
-from workers.control import RunStateError
+from service.runs import RunStateError
 
 log = logging.getLogger(__name__)
 
@@ -71,9 +71,15 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def error(status: int, code: str, message: str, problems: list[Problem] | None = None, **headers: str) -> JSONResponse:
+def error(
+    status: int,
+    code: str,
+    message: str,
+    problems: list[Problem] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
     body = ErrorBody(error=ErrorDetail(code=code, message=message, problems=problems or []))
-    return JSONResponse(body.model_dump(exclude_none=True), status_code=status, headers=headers or None)
+    return JSONResponse(body.model_dump(exclude_none=True), status_code=status, headers=headers)
 
 
 def _definition_problems(exc: DefinitionError) -> list[Problem]:
@@ -83,7 +89,7 @@ def _definition_problems(exc: DefinitionError) -> list[Problem]:
 
 def circuit_error(exc: CircuitError) -> JSONResponse:
     if isinstance(exc, UnauthenticatedError):
-        return error(401, "unauthenticated", str(exc), **{"WWW-Authenticate": "Bearer"})
+        return error(401, "unauthenticated", str(exc), headers={"WWW-Authenticate": "Bearer"})
     if isinstance(exc, ForbiddenError):
         return error(403, "forbidden", str(exc))
     if isinstance(exc, NotFoundError):
@@ -91,7 +97,7 @@ def circuit_error(exc: CircuitError) -> JSONResponse:
     if isinstance(exc, ConflictError | RunStateError):
         return error(409, "conflict", str(exc))
     if isinstance(exc, RateLimitedError):
-        return error(429, "rate_limited", str(exc), **{"Retry-After": str(int(exc.retry_after_s or 1))})
+        return error(429, "rate_limited", str(exc), headers={"Retry-After": str(int(exc.retry_after_s or 1))})
     if isinstance(exc, DefinitionError):
         problems = _definition_problems(exc)
         return error(422, "invalid_circuit", f"{len(problems)} problem(s) in the circuit", problems)
@@ -129,13 +135,13 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(HTTPException)
     async def _http(_: Request, exc: HTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return error(exc.status_code, code, str(exc.detail), **(exc.headers or {}))
+        return error(exc.status_code, code, str(exc.detail), headers=dict(exc.headers or {}))
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
         down = _unreachable(exc)
         if down:
-            return error(503, "unavailable", down, **{"Retry-After": "5"})
+            return error(503, "unavailable", down, headers={"Retry-After": "5"})
         log.exception("unexpected error")
         return error(500, "internal", "the server could not do this; its log says why")
 
