@@ -14,7 +14,7 @@ from interfaces.api.errors import ERROR_RESPONSES
 from service import audit, keys, runtime
 from service.access import Principal
 
-router = APIRouter(responses=ERROR_RESPONSES)  # type: ignore[arg-type]
+router = APIRouter(responses=ERROR_RESPONSES)
 health = APIRouter()
 Who = Annotated[Principal, Depends(caller)]
 
@@ -40,7 +40,7 @@ def revoke_key(key_id: Annotated[str, Path(max_length=40)], who: Who) -> Respons
 def get_audit(
     who: Who,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    before: Annotated[int | None, Query(ge=0, le=2**62)] = None,
+    before: Annotated[int | None, Query(ge=0, le=2**31 - 1)] = None,
 ) -> schemas.AuditLog:
     rows = audit.entries(runtime(), who, limit, before)
     return schemas.AuditLog(entries=[schemas.AuditEntry.model_validate(r) for r in rows])

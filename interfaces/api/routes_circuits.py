@@ -17,7 +17,7 @@ from interfaces.api.errors import ERROR_RESPONSES, Problem, error
 from service import circuits, runtime
 from service.access import Principal
 
-router = APIRouter(responses=ERROR_RESPONSES)  # type: ignore[arg-type]
+router = APIRouter(responses=ERROR_RESPONSES)
 Who = Annotated[Principal, Depends(caller)]
 Name = Annotated[str, Path(pattern=NAME_PATTERN, max_length=100)]
 _TEXT_BODY: dict[str, Any] = {

@@ -18,7 +18,7 @@ from interfaces.api.errors import ERROR_RESPONSES, Problem, error
 from service import events, runtime
 from service.access import Principal
 
-router = APIRouter(responses=ERROR_RESPONSES)  # type: ignore[arg-type]
+router = APIRouter(responses=ERROR_RESPONSES)
 
 _EVENT_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -86,7 +86,7 @@ async def post_events(request: Request, who: Annotated[Principal, Depends(caller
 def get_rejected(
     who: Annotated[Principal, Depends(caller)],
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    before: Annotated[int | None, Query(ge=0, le=2**62, description="Page on: the last id seen")] = None,
+    before: Annotated[int | None, Query(ge=0, le=2**31 - 1, description="Page on: the last id seen")] = None,
 ) -> schemas.DeadLetters:
     rows = events.rejected(runtime(), who, limit, before)
     return schemas.DeadLetters(rejected=[schemas.DeadLetter.model_validate(r) for r in rows])

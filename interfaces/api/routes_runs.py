@@ -13,7 +13,7 @@ from interfaces.api.errors import ERROR_RESPONSES
 from service import runs, runtime
 from service.access import Principal
 
-router = APIRouter(responses=ERROR_RESPONSES)  # type: ignore[arg-type]
+router = APIRouter(responses=ERROR_RESPONSES)
 Who = Annotated[Principal, Depends(caller)]
 
 
