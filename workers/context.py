@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from circuits.events import Event
@@ -21,6 +22,7 @@ def new_context(
             "version": version,
             "event_id": event.id,
             "tenant": event.tenant,
+            "started_at": time.time(),  # when the run was accepted (its duration in the metrics)
             # how many circuit writes led to this run, and by which circuits (record triggers)
             "depth": event.chaindepth,
             "chain": list(event.chain),
@@ -85,10 +87,12 @@ class StepLog(logging.LoggerAdapter):  # type: ignore[type-arg]
     """Log lines that carry run, circuit and step."""
 
     def process(self, msg: Any, kwargs: Any) -> tuple[Any, Any]:
-        e = self.extra or {}
-        return f"[run={e.get('run')} circuit={e.get('circuit')} step={e.get('step')}] {msg}", kwargs
+        # fields, not text: workers.logs writes them as JSON keys or as a [run=... step=...] prefix
+        kwargs["extra"] = {**(kwargs.get("extra") or {}), "circuit_fields": self.extra}
+        return msg, kwargs
 
 
 def step_log(ctx: dict[str, Any], key: str, name: str = "circuits.run") -> StepLog:
     run = ctx["run"]
-    return StepLog(logging.getLogger(name), {"run": run["id"], "circuit": run["circuit"], "step": key})
+    fields = {"run": run["id"], "circuit": run["circuit"], "step": key, "tenant": run.get("tenant")}
+    return StepLog(logging.getLogger(name), fields)

@@ -11,7 +11,7 @@ from typing import Any
 from circuits.catalog import Entry
 from circuits.errors import EventError
 from circuits.events import Event, parse_event
-from workers import durable, limits, progress, recorder
+from workers import durable, limits, metrics, progress, recorder
 from workers.context import new_context
 from workers.patience import OUTAGE
 from workers.runtime import Runtime
@@ -60,6 +60,7 @@ def accept(
         pipe.set(key, "1", nx=True, ex=rt.settings.dedupe_ttl_s)
     if not all(pipe.execute()) and not reclaimed:
         log.info("event %s (%s) already seen; starting nothing", event.id, event.type)
+        metrics.event(event.type, "duplicate")
         return Accepted(event.id, duplicate=True)
     if event.chaindepth > rt.settings.max_chain_depth:  # a circuit whose writes keep re-triggering circuits
         chain = " -> ".join((["..."] if event.chaindepth > len(event.chain) else []) + event.chain)
@@ -94,6 +95,7 @@ def accept(
         if is_new or (reclaimed and end is None):
             _start(rt, entry, ctx)
             started.append(run_id)
+    metrics.event(event.type, "accepted")
     return Accepted(event.id, run_ids=started)
 
 
@@ -172,6 +174,7 @@ def reject(rt: Runtime, raw: Any, error: EventError | str, origin: str) -> None:
         ],
     )
     log.warning("rejected event from %s: %s", origin, error)
+    metrics.event_rejected(raw)
 
 
 def accept_raw(rt: Runtime, raw: Any, *, origin: str, reclaimed: bool = False) -> Accepted | None:

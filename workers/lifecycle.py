@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from workers import limits, progress, recorder
+from workers import limits, metrics, progress, recorder
 from workers.runtime import Runtime
 
 WAITING_FIELD = "__waiting__"
@@ -36,6 +36,7 @@ def wake(rt: Runtime, run_id: str) -> bool:
 
 
 def run_ended(rt: Runtime, ctx: dict[str, Any], status: str, error: str | None = None) -> None:
+    metrics.run_ended(ctx, status)
     limits.on_run_end(rt, ctx)
     parent = ctx["run"].get("parent")
     if not parent:

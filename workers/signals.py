@@ -21,7 +21,7 @@ from circuits.compiler import walk
 from circuits.errors import CircuitError
 from circuits.model import ActionStep
 from storage.migrate import upgrade
-from workers import children, ledger_writer, outbox_relay, stream_ingest
+from workers import children, ledger_writer, observe, outbox_relay, stream_ingest
 from workers.runtime import runtime
 from workers.watchdog import Watchdog
 
@@ -38,6 +38,7 @@ def connect(app: Celery) -> None:
     worker_shutdown.connect(_on_shutdown, dispatch_uid="circuit-shutdown", weak=False)
     worker_process_shutdown.connect(_on_process_shutdown, dispatch_uid="circuit-proc-shutdown", weak=False)
     beat_init.connect(_on_beat_init, dispatch_uid="circuit-beat", weak=False)
+    observe.connect(app)  # metrics, tracing, log format, message labels (issue 9)
 
 
 def _on_beat_init(sender: Any = None, **_: Any) -> None:

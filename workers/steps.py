@@ -21,7 +21,7 @@ from circuits.compiler import CONTROL_QUEUE, bind
 from circuits.errors import PermanentError
 from circuits.expressions import evaluate, render
 from storage.ledger import bounded
-from workers import lifecycle, limits, progress, recorder
+from workers import lifecycle, limits, metrics, progress, recorder
 from workers.context import enter_loop, leave_loop, merge, scope, step_key, step_log, with_output
 from workers.patience import patient
 from workers.runtime import Runtime, runtime
@@ -85,6 +85,7 @@ def run_action(
             if wait is not None:  # the server said "not before": never sooner, capped below the visibility timeout
                 delay = max(delay, min(float(wait), RETRY_AFTER_MAX_S) + random.uniform(0, min(1.0, 0.1 * wait)))
             log.warning("attempt %d failed (%s); retrying in %.2fs", attempt, message, delay)
+            metrics.step_retried(spec.name, started)
             record = recorder.step_record(run_id, key, spec.name, "retrying", attempt, started, error=message)
             _write(rt, [record], release=(run_id, key))
             raise task.retry(exc=exc, countdown=delay, max_retries=None) from None
@@ -122,6 +123,7 @@ def run_action(
         rt.settings.redis_wait_s,
         "recording a step",
     )
+    metrics.step_ended(spec.name, started)
     with_output(ctx, step["id"], output)
     if step["final"]:
         lifecycle.run_ended(rt, ctx, "succeeded")
@@ -217,6 +219,7 @@ def fail(ctx: dict[str, Any], key: str, action: str | None, attempt: int, starte
         return pipe.execute()[0]
 
     first = patient(record, rt.settings.redis_wait_s, "recording a failure")
+    metrics.step_failed(action, started, first)
     lifecycle.run_ended(rt, ctx, "failed", f"{key}: {message}")
     if first and not ctx.get("error"):
         start_on_failure(ctx, key, message)
