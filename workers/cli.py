@@ -632,6 +632,35 @@ def demo(n_events: int, concurrency: int, train_budget: float) -> None:
     sys.exit(run_demo(n_events=n_events, concurrency=concurrency, train_budget_s=train_budget))
 
 
+@cli.command()
+@click.option("--window", default=60.0, show_default=True, help="Seconds of the ledger behind runs/s.")
+@click.option("--timeout", default=1.0, show_default=True, help="Seconds to wait for workers to answer.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON document, for machines.")
+def status(window: float, timeout: float, as_json: bool) -> None:
+    """Queues (depth, oldest message), workers (queues, load), runs/s and the ledger lag, now."""
+    from service import status as system_status
+    from service.access import local_admin
+    from workers.runtime import runtime
+
+    _engine()
+    found = system_status.read(runtime(), local_admin(), window_s=window, timeout_s=timeout)
+    click.echo(json.dumps(found.to_dict(), indent=2) if as_json else system_status.format_text(found))
+
+
+@cli.command(context_settings={"ignore_unknown_options": True})
+@click.option("--address", help="Address to bind (default CIRCUIT_FLOWER_ADDRESS, 127.0.0.1).")
+@click.option("--port", type=int, help="Port (default CIRCUIT_FLOWER_PORT, 5555).")
+@click.option("--unauthenticated", is_flag=True, help="No login: for local use only.")
+@click.argument("flower_args", nargs=-1, type=click.UNPROCESSED)
+def flower(address: str | None, port: int | None, unauthenticated: bool, flower_args: tuple[str, ...]) -> None:
+    """Start Flower on this system's broker, with a basic-auth login from the settings (never printed)."""
+    from circuits.settings import get_settings
+    from workers.flower import command
+
+    argv, env = command(get_settings(), address=address, port=port, unauthenticated=unauthenticated, extra=flower_args)
+    os.execve(argv[0], argv, env)
+
+
 def _attach_optional() -> None:
     """The AI engines' commands, when their modules are present."""
     import importlib
