@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 
+import kombu.pools
 from celery import Celery
 
 from workers import signals, tasks
@@ -35,6 +36,7 @@ def rebind() -> None:
         app.amqp._producer_pool = None  # producers hold connections made with the old URL
     app.__dict__.pop("control", None)  # its mailbox keeps the producer pool it first used
     vars(app._local).pop("backend", None)  # the result backend this thread built on the old URL
+    kombu.pools.reset()  # kombu keeps producer pools per URL, closed ones included
 
 
 app = create_app()
