@@ -167,6 +167,20 @@ class Settings(BaseSettings):
         10.0, ge=0, description="The outbox sweep publishes record events left unsent this long."
     )
 
+    # --- ops (issue 9) ------------------------------------------------------------------
+    # Beat: run two for failover; with redbeat only the one holding the lock in Redis sends ticks.
+    beat_scheduler: Literal["redbeat", "file"] = Field(
+        "redbeat",
+        description="redbeat: schedule and lock in Redis, so a second beat waits and takes over; "
+        "file: Celery's local schedule file (run exactly one beat).",
+    )
+    beat_lock_timeout_s: int = Field(
+        30, ge=2, description="A beat that dies loses the lock this late; keep it shorter than a schedule tick."
+    )
+    beat_max_interval_s: float = Field(
+        5.0, gt=0, description="Longest beat sleeps between looks at the schedule (and between lock renewals)."
+    )
+
     # --- api (issue 8) ------------------------------------------------------------------
     # The HTTP API (`circuit-os serve`). Secrets are SecretStr: never in reprs, logs or answers.
     api_allow_anonymous: bool = Field(
