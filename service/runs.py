@@ -75,6 +75,15 @@ def get_run(rt: Runtime, who: Principal, run_id: str) -> dict[str, Any]:
     return run
 
 
+def get_event(rt: Runtime, who: Principal, run_id: str) -> dict[str, Any]:
+    """The event that started a run (of the caller's tenant); NotFoundError if either is unknown."""
+    run = get_run(rt, who, run_id)
+    event = ledger.get_event(rt.engine, run["event_id"]) if run["event_id"] else None
+    if event is None or not who.sees(event["tenant"]):
+        raise NotFoundError(f"run {run_id!r} has no recorded event")
+    return event
+
+
 def _tenant_of(rt: Runtime, who: Principal, run_id: str) -> str:
     ctx = progress.saved_context(rt.redis, run_id)
     tenant = ctx["run"].get("tenant", "default") if ctx else None

@@ -214,8 +214,16 @@ def _steps(conn: sa.Connection, engine: Engine, steps: list[dict[str, Any]]) -> 
             c: stmt.excluded[c]
             for c in ("action", "status", "attempts", "started_at", "ended_at", "duration_ms", "output", "error")
         },
-        # a later execution wins; records of one step may arrive out of order
-        where=sa.or_(table.c.started_at.is_(None), table.c.started_at <= stmt.excluded.started_at),
+        # a later execution wins; records of one step may arrive out of order, and a late "running"
+        # record (no ended_at) never overwrites the end of the same execution
+        where=sa.or_(
+            table.c.started_at.is_(None),
+            table.c.started_at < stmt.excluded.started_at,
+            sa.and_(
+                table.c.started_at == stmt.excluded.started_at,
+                sa.or_(table.c.ended_at.is_(None), stmt.excluded.ended_at.is_not(None)),
+            ),
+        ),
     )
     conn.execute(stmt, list(rows.values()))
 
@@ -309,6 +317,13 @@ def get_run(engine: Engine, run_id: str, tenant: str | None = None) -> dict[str,
     out["steps"] = [dict(s._mapping) for s in steps]
     out["children"] = list(children)
     return out
+
+
+def get_event(engine: Engine, event_id: str) -> dict[str, Any] | None:
+    """One recorded event; None if unknown (callers scope it: see service.runs.get_event)."""
+    with engine.connect() as conn:
+        row = conn.execute(sa.select(*EventRow.__table__.c).where(EventRow.id == event_id)).first()
+    return dict(row._mapping) if row is not None else None
 
 
 def rejected_events(

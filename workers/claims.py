@@ -7,7 +7,8 @@ Before running, a step asks :func:`begin` (one Lua call, one round trip):
 * ``done``: the step already succeeded; its stored output is reused, the action is not run;
 * ``cancelled``: the run was cancelled; the step stops the run here;
 * ``held``: another live execution holds the step's lease; this message waits and asks again;
-* ``go``: this execution holds the lease (renewed by :class:`Heartbeat` while it runs).
+* ``go``: this execution holds the lease (renewed by :class:`Heartbeat` while it runs), and the
+  step's "running" ledger record is appended in the same call.
 
 A lease names its holder ``task-id|host|pid``. A holder on this host whose process is gone
 (a pool child killed) is taken over at once; a holder elsewhere loses the lease when it
@@ -26,7 +27,7 @@ from typing import Any
 import redis
 
 from workers import progress
-from workers.recorder import claim_key, done_key
+from workers.recorder import LEDGER_STREAM, claim_key, done_key
 
 HOST = socket.gethostname()
 CANCEL_FIELD = "__cancel__"
@@ -41,6 +42,7 @@ if cur and cur ~= ARGV[2] and ARGV[6] ~= '1' then
 end
 redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
 redis.call('ZADD', KEYS[3], 'XX', ARGV[4], ARGV[5])
+if ARGV[8] ~= '' then redis.call('XADD', KEYS[4], '*', 'r', ARGV[8]) end
 return {'go', ''}
 """
 
@@ -81,11 +83,13 @@ class Claims:
         self.lease_ms = int(lease_s * 1000)
         self._begin = r.register_script(_BEGIN)
 
-    def begin(self, run_id: str, step_key: str, task_id: str) -> Verdict:
+    def begin(self, run_id: str, step_key: str, task_id: str, record: str = "") -> Verdict:
+        """``record``: a ledger record (JSON) appended to the ledger stream when the verdict is ``go``."""
         me = owner(task_id)
-        keys = [done_key(run_id), claim_key(run_id, step_key), progress.ACTIVE]
+        keys = [done_key(run_id), claim_key(run_id, step_key), progress.ACTIVE, LEDGER_STREAM]
         for force in ("0", "1"):
-            args = [step_key, me, self.lease_ms, time.time() + self.lease_ms / 1000, run_id, force, CANCEL_FIELD]
+            lease = time.time() + self.lease_ms / 1000
+            args = [step_key, me, self.lease_ms, lease, run_id, force, CANCEL_FIELD, record]
             reply: list[Any] = self._begin(keys=keys, args=args)
             state = reply[0].decode() if isinstance(reply[0], bytes) else reply[0]
             if state != "held":

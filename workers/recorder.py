@@ -81,7 +81,7 @@ def step_record(
     output: Any = None,
     error: str | None = None,
 ) -> dict[str, Any]:
-    ended = time.time()
+    ended = None if status == "running" else time.time()  # "running": recorded when the step starts
     return {
         "k": "step",
         "run_id": run_id,
@@ -91,7 +91,7 @@ def step_record(
         "attempts": attempts,
         "started": started,
         "ended": ended,
-        "ms": round((ended - started) * 1000, 3),
+        "ms": None if ended is None else round((ended - started) * 1000, 3),
         "output": output,
         "error": error,
     }

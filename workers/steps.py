@@ -145,7 +145,11 @@ def _claim(
     succeeded), or stop here (the run is cancelled), or come back later (a live worker holds it)."""
     log = step_log(ctx, key)
     run_id = ctx["run"]["id"]
-    verdict = patient(lambda: rt.claims.begin(run_id, key, task.request.id), rt.settings.redis_wait_s, "step start")
+    attempt = task.request.retries + 1 - waits
+    running = recorder.dumps(recorder.step_record(run_id, key, action, "running", attempt, time.time()))
+    verdict = patient(
+        lambda: rt.claims.begin(run_id, key, task.request.id, running), rt.settings.redis_wait_s, "step start"
+    )
     if verdict.state == "done":
         log.info("already succeeded; not running it again")
         return with_output(ctx, step["id"], json.loads(verdict.output or "null"))

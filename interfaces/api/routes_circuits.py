@@ -14,7 +14,7 @@ from interfaces.api import schemas
 from interfaces.api.auth import caller
 from interfaces.api.cloudevents import media_type
 from interfaces.api.errors import ERROR_RESPONSES, Problem, error
-from service import circuits, runtime
+from service import circuits, graph, runtime
 from service.access import Principal
 
 router = APIRouter(responses=ERROR_RESPONSES)
@@ -84,6 +84,11 @@ async def validate_circuit(request: Request, who: Who) -> Any:
 @router.get("/v1/circuits/{name}", response_model=schemas.CircuitDetail, summary="One circuit and its versions")
 def get_circuit(name: Name, who: Who) -> schemas.CircuitDetail:
     return schemas.CircuitDetail.model_validate(circuits.get_circuit(runtime(), who, name))
+
+
+@router.get("/v1/circuits/{name}/graph", response_model=schemas.CircuitGraph, summary="A circuit's steps as a graph")
+def get_graph(name: Name, who: Who) -> schemas.CircuitGraph:
+    return schemas.CircuitGraph.model_validate(graph.get_graph(runtime(), who, name))
 
 
 @router.put(

@@ -47,6 +47,11 @@ def get_run(run_id: str, who: Who) -> schemas.RunDetail:
     return schemas.RunDetail.model_validate(runs.get_run(runtime(), who, run_id))
 
 
+@router.get("/v1/runs/{run_id}/event", response_model=schemas.RunEvent, summary="The event that started a run")
+def get_run_event(run_id: str, who: Who) -> schemas.RunEvent:
+    return schemas.RunEvent.model_validate(runs.get_event(runtime(), who, run_id))
+
+
 @router.post("/v1/runs/{run_id}/retry", response_model=schemas.Retried, summary="Resume an ended run")
 def retry_run(run_id: str, who: Who, body: Annotated[schemas.RetryRequest | None, Body()] = None) -> schemas.Retried:
     done = runs.retry(runtime(), who, run_id, body.from_step if body else None)

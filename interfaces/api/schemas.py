@@ -97,6 +97,39 @@ class CircuitDetail(CircuitInfo):
     versions: list[StoredVersion]
 
 
+class GraphNode(BaseModel):
+    id: str
+    kind: str = Field(description="action, parallel, if, foreach, wait_for or call")
+    label: str
+    section: str = Field(description="steps or on_failure")
+    parent: str | None = Field(description="The block this step is nested in")
+    depth: int
+
+
+class GraphEdge(BaseModel):
+    source: str
+    target: str
+    kind: str = Field(description="next: one step after another; part: a block into its first nested step")
+    label: str | None
+
+
+class CircuitGraph(BaseModel):
+    name: str
+    nodes: list[GraphNode] = Field(description="Every step, in file order")
+    edges: list[GraphEdge]
+
+
+class RunEvent(BaseModel):
+    id: str
+    tenant: str
+    type: str
+    source: str
+    subject: str | None
+    time: datetime
+    received_at: datetime
+    data: JsonValue = None
+
+
 class Validation(BaseModel):
     valid: bool
     problems: list[Problem]

@@ -42,8 +42,10 @@ TABLE = [
     Endpoint("run", "GET", "/v1/runs/{run}", "runs.read", 200, 404),
     Endpoint("retry", "POST", "/v1/runs/{run}/retry", "runs.control", 409, 404),  # it succeeded: nothing to retry
     Endpoint("cancel", "POST", "/v1/runs/{run}/cancel", "runs.control", 409, 404),  # it ended already
+    Endpoint("run event", "GET", "/v1/runs/{run}/event", "runs.read", 200, 404),
     Endpoint("circuits", "GET", "/v1/circuits", "circuits.read", 200, 200, marker="circuit"),
     Endpoint("circuit", "GET", "/v1/circuits/{circuit}", "circuits.read", 200, 404),
+    Endpoint("graph", "GET", "/v1/circuits/{circuit}/graph", "circuits.read", 200, 404),
     Endpoint("validate", "POST", "/v1/circuits/validate", "circuits.write", 200, 200, body="text"),
     Endpoint("deploy", "PUT", "/v1/circuits/{circuit}", "circuits.write", 201, 409, body="text"),
     Endpoint("enable", "POST", "/v1/circuits/{circuit}/enable", "circuits.write", 200, 404),
