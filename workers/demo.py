@@ -114,8 +114,7 @@ class SlackReceiver:
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://127.0.0.1:{self._server.server_port}"
 
     def webhooks(self, *names: str) -> dict[str, str]:
         """``{name: URL}``: the value of CIRCUIT_SLACK_WEBHOOKS that points the names here."""
@@ -148,7 +147,7 @@ class Mailbox:
     async def handle_DATA(self, _server: Any, _session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd hook
         msg = message_from_bytes(envelope.original_content or envelope.content, policy=policy.default)
         with self._lock:
-            self.messages.append((list(envelope.rcpt_tos), msg))  # type: ignore[arg-type]
+            self.messages.append((list(envelope.rcpt_tos), msg))
         return "250 OK"
 
     def __enter__(self) -> Mailbox:

@@ -22,7 +22,6 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
-import kombu.pools
 import pandas as pd
 import pytest
 import sqlalchemy as sa
@@ -156,9 +155,6 @@ def stack(redis_url: str, postgres_url: str, tmp_path_factory: pytest.TempPathFa
                 os.environ.pop(k, None)
             os.environ.update(saved)
             reset_runtime()
-            # rebind() closed the kombu pool of the session's broker URL when we switched to ours, but
-            # kombu keeps it registered by URL: drop every pool so the session's app gets fresh ones.
-            kombu.pools.reset()
             next(databases, None)
             redis.Redis.from_url(url).flushdb()
 
