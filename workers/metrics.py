@@ -98,7 +98,7 @@ def event_rejected(raw: Any) -> None:
     if _m is not None:
         kind = raw.get("type") if isinstance(raw, dict) else None
         ok = isinstance(kind, str) and _EVENT_TYPE.match(kind)
-        _m.child(_m.events, kind if ok else "invalid", "rejected").inc()
+        _m.child(_m.events, str(kind) if ok else "invalid", "rejected").inc()
 
 
 def step_ended(action: str | None, started: float) -> None:
@@ -154,7 +154,7 @@ def enable(directory: Path | None = None) -> None:
 
         # prometheus-client picks its value class when first imported: if that was before the
         # folder was set, pick again, or each child would count in its own memory only
-        values.ValueClass = values.get_value_class()
+        values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]
         _dir = directory
         _m = _Metrics(registry=None)
         return
@@ -174,12 +174,22 @@ def start_worker(parent: Path | None) -> Path:
     return directory
 
 
+def join_worker() -> None:
+    """In a helper process the worker spawned (the event stream reader): count into the worker's folder,
+    whose path it inherited, so a scrape of the worker includes it."""
+    from circuits.settings import get_settings
+
+    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
+    if _m is None and get_settings().metrics_port is not None and folder and Path(folder).is_dir():
+        enable(Path(folder))
+
+
 def child_exited() -> None:
     """``worker_process_shutdown``: drop this child's live gauges (its counts stay in the sums)."""
     if _dir is not None:
         from prometheus_client import multiprocess
 
-        multiprocess.mark_process_dead(os.getpid(), str(_dir))
+        multiprocess.mark_process_dead(os.getpid(), str(_dir))  # type: ignore[no-untyped-call]
 
 
 class BacklogCollector:
@@ -234,7 +244,7 @@ def registry(read_backlog: Callable[[], Any] | None = _read_backlog) -> Any:
 
     if _dir is not None:
         reg = CollectorRegistry()
-        MultiProcessCollector(reg, path=str(_dir))
+        MultiProcessCollector(reg, path=str(_dir))  # type: ignore[no-untyped-call]
     else:
         reg = _registry or CollectorRegistry()
     if read_backlog is not None:

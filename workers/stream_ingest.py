@@ -15,7 +15,7 @@ import subprocess
 from typing import Any
 
 from circuits.errors import EventError
-from workers import children
+from workers import children, metrics
 from workers.ingest import accept_isolated, reject
 from workers.runtime import Runtime
 from workers.streams import Entry, StreamConsumer
@@ -60,6 +60,7 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s: %(levelname)s/ingest] %(message)s")
     rt = runtime()
+    metrics.join_worker()  # beside a worker with CIRCUIT_METRICS_PORT: its events count in the worker's /metrics
     rt.catalog  # noqa: B018 - fail now on a broken catalogue, not at the first event
     consumer = StreamIngest(rt)
     signal.signal(signal.SIGTERM, lambda *_: consumer.stop())

@@ -83,7 +83,7 @@ def setup(service_name: str = "circuit-os") -> bool:
     for exporter in _exporters(os.environ):
         provider.add_span_processor(BatchSpanProcessor(exporter))
     trace.set_tracer_provider(provider)
-    CeleryInstrumentor().instrument(tracer_provider=provider)
+    CeleryInstrumentor().instrument(tracer_provider=provider)  # type: ignore[no-untyped-call]
     _connect()  # after the instrumentation's handlers, so its run span is current when ours starts
     _provider = provider
     log.info("tracing: on (%s)", os.environ.get("OTEL_TRACES_EXPORTER") or "otlp")

@@ -7,12 +7,14 @@ what a test counts in the metrics, the spans or a log is exactly what its own wo
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import uuid
 from pathlib import Path
 from typing import Any
 
+import redis
 import sqlalchemy as sa
 from celery import Celery
 from celery.signals import before_task_publish
@@ -45,7 +47,7 @@ class Stack:
             "CIRCUIT_CIRCUITS": str(OPS / "circuits"),
             "CIRCUIT_ACTION_MODULES": "circuits.builtin,tests.ops.actions",
             "CIRCUIT_HOME": str(self.tmp / "home"),
-            "CIRCUIT_INGEST_IN_WORKER": "false",
+            "CIRCUIT_INGEST_IN_WORKER": "false",  # a module that reads the event stream turns it on
         }
         self.app = Celery("ops-test", broker=url, set_as_current=False)
         self.app.conf.update(task_serializer="json", accept_content=["json"], broker_connection_retry_on_startup=True)
@@ -66,13 +68,25 @@ class Stack:
         proc.wait_ready(self.app, timeout=60, name=name.replace("%h", socket.gethostname()))
         return proc
 
-    def publish(self, type: str, data: Any = None, *, event_id: str | None = None, subject: str | None = None) -> str:
-        """Send an event to the ingest task, as ``publish()`` does."""
+    def publish(
+        self,
+        type: str,
+        data: Any = None,
+        *,
+        event_id: str | None = None,
+        subject: str | None = None,
+        stream: bool = False,
+    ) -> str:
+        """Send an event to the ingest task, or (``stream``) add it to the event stream, as ``publish()`` does."""
         event_id = event_id or f"ops-{uuid.uuid4()}"
         envelope = {"id": event_id, "type": type, "source": "tests/ops", "data": data, "tenant": "default"}
         if subject:
             envelope["subject"] = subject
-        self.app.send_task("circuit.ingest", args=[envelope], queue="events")
+        if stream:
+            with redis.Redis.from_url(self.env["CIRCUIT_REDIS_URL"]) as r:
+                r.xadd("circuit:events", {"event": json.dumps(envelope)})
+        else:
+            self.app.send_task("circuit.ingest", args=[envelope], queue="events")
         return event_id
 
     def run_of(self, event_id: str, timeout: float = 30.0) -> dict[str, Any]:

@@ -32,7 +32,8 @@ def metered(stack: Stack) -> tuple[CeleryProcess, int]:
     port = free_port()
     # no -Q: the worker reads every queue but `notify`, where a test parks a message to see depth and age
     queues = "events,core,data,ml,rag,graph,llm"
-    proc = stack.worker("-Q", queues, "--max-tasks-per-child", "7", env={"CIRCUIT_METRICS_PORT": str(port)})
+    env = {"CIRCUIT_METRICS_PORT": str(port), "CIRCUIT_INGEST_IN_WORKER": "true"}  # and its event stream reader
+    proc = stack.worker("-Q", queues, "--max-tasks-per-child", "7", env=env)
     return proc, port
 
 
@@ -54,6 +55,7 @@ def test_counts_match_the_ledger(stack: Stack, metered: tuple[CeleryProcess, int
     sequences = [stack.publish("ops.sequence", {"n": i}) for i in range(6)]
     stack.publish("ops.sequence", {"n": 0}, event_id=sequences[0])  # a duplicate, twice
     stack.publish("ops.sequence", {"n": 1}, event_id=sequences[1])
+    sequences += [stack.publish("ops.sequence", {"n": 9}, stream=True) for _ in range(2)]  # the stream reader's
     retries = [stack.publish("ops.retry") for _ in range(2)]
     failures = [stack.publish("ops.failure", {"reason": "no"}) for _ in range(2)]
     stack.app.send_task("circuit.ingest", args=[{"type": "no dots", "source": "x"}], queue="events")
@@ -63,7 +65,7 @@ def test_counts_match_the_ledger(stack: Stack, metered: tuple[CeleryProcess, int
     runs += [wait_for(lambda e=e: _with_alert(stack, e, "alert"), 20, "the on_failure step") for e in failures]
 
     by_status = Counter((r["circuit"], r["status"]) for r in runs)
-    assert by_status == {("ops-sequence", "succeeded"): 6, ("ops-retry", "succeeded"): 2, ("ops-failure", "failed"): 2}
+    assert by_status == {("ops-sequence", "succeeded"): 8, ("ops-retry", "succeeded"): 2, ("ops-failure", "failed"): 2}
     attempts: Counter[str] = Counter()
     retried: Counter[str] = Counter()
     for run in runs:
@@ -81,11 +83,11 @@ def test_counts_match_the_ledger(stack: Stack, metered: tuple[CeleryProcess, int
         assert value(s, "circuit_runs_total", circuit=circuit, status=status) == n
         assert value(s, "circuit_run_duration_seconds_count", circuit=circuit) == n
     longest = max((r["ended_at"] - r["started_at"]).total_seconds() for r in runs)
-    assert 0 < value(s, "circuit_run_duration_seconds_sum", circuit="ops-sequence") <= 6 * (longest + 1)
+    assert 0 < value(s, "circuit_run_duration_seconds_sum", circuit="ops-sequence") <= 8 * (longest + 1)
     for action, n in attempts.items():
         assert value(s, "circuit_step_duration_seconds_count", action=action) == n, action
     assert value(s, "circuit_step_retries_total", action="core.fail") == retried["core.fail"] == 4
-    assert value(s, "circuit_events_total", type="ops.sequence", outcome="accepted") == 6
+    assert value(s, "circuit_events_total", type="ops.sequence", outcome="accepted") == 8
     assert value(s, "circuit_events_total", type="ops.sequence", outcome="duplicate") == 2
     assert value(s, "circuit_events_total", type="ops.retry", outcome="accepted") == 2
     assert value(s, "circuit_events_total", type="no dots", outcome="rejected") == 0
