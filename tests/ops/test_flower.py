@@ -95,7 +95,7 @@ def test_flower_asks_for_the_login_and_never_prints_it(flower: tuple[Stack, str,
     assert PASSWORD not in log.read_text(errors="replace")
 
 
-def test_flower_without_a_login_is_refused_unless_asked(postgres_url: str) -> None:
+def test_flower_without_a_login_is_refused_unless_asked() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CIRCUIT_FLOWER")}
     out = subprocess.run(
         [sys.executable, "-m", "workers.cli", "flower"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
