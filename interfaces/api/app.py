@@ -1,6 +1,6 @@
 """The FastAPI application: routes, error answers, the body size limit, start-up checks.
 
-``/`` is a placeholder page until the console (issue 8, part 2) takes it over.
+``/`` is the console (``interfaces/console``): a static page on this same API.
 """
 
 from __future__ import annotations
@@ -11,9 +11,11 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.responses import HTMLResponse
+from fastapi.responses import FileResponse, HTMLResponse
+from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from interfaces import console
 from interfaces.api import errors, routes_admin, routes_circuits, routes_events, routes_runs
 from service import runtime
 
@@ -103,12 +105,11 @@ def create_app(migrate: bool = True) -> FastAPI:
     app.include_router(routes_admin.health)
     app.add_middleware(BodyLimit, max_bytes=app.state.max_body_bytes)
 
+    app.mount("/console", StaticFiles(directory=console.STATIC), name="console")
+
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def home() -> Any:
-        return HTMLResponse(
-            "<!doctype html><title>Circuit OS</title><h1>Circuit OS</h1>"
-            '<p>The console comes here. The API is described at <a href="/docs">/docs</a> '
-            '(<a href="/openapi.json">/openapi.json</a>).</p>'
-        )
+        """The console: a static page that calls this API with the visitor's own credentials."""
+        return FileResponse(console.STATIC / "index.html", media_type="text/html")
 
     return app
