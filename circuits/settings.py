@@ -56,7 +56,7 @@ class Settings(BaseSettings):
         "and enqueues runs itself (it needs CIRCUIT_CIRCUITS and the action modules).",
     )
     ingest_in_worker: bool = Field(
-        True, description="Each worker starts a reader of the event stream beside its pool (else run circuit-os ingest)."
+        True, description="Each worker starts an event stream reader beside its pool (else run circuit-os ingest)."
     )
     event_max_bytes: int = Field(256 * 1024, description="Largest accepted event envelope, in bytes of JSON.")
     dedupe_ttl_s: int = Field(7 * 24 * 3600, description="How long an event id or idempotency key is remembered.")
