@@ -6,9 +6,9 @@ export HF_HUB_OFFLINE := 1
 
 .PHONY: install system-deps demo test lint bench up
 
-system-deps:  ## Redis and PostgreSQL servers for the tests (the demo needs neither)
+system-deps:  ## Redis and PostgreSQL servers, and Chromium for the console test (the demo needs none)
 	$(SUDO) apt-get update -qq
-	$(SUDO) apt-get install -y -qq redis-server postgresql > /dev/null
+	$(SUDO) apt-get install -y -qq redis-server postgresql chromium > /dev/null
 
 install: system-deps  ## the package with every extra, editable
 	$(PY) -m pip install -q --upgrade pip
