@@ -87,6 +87,23 @@ def engine_env(
     reset_runtime()
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _fresh_runtime() -> Iterator[None]:
+    """Each module starts with this process's runtime and Celery app built from the current settings:
+    some modules point them at services of their own, and a connection pool left behind would make
+    the next module publish to a server that is gone."""
+    import sys
+
+    if "workers.runtime" in sys.modules:
+        import kombu.pools
+
+        from workers.runtime import reset_runtime
+
+        reset_runtime()
+        kombu.pools.reset()
+    yield
+
+
 @pytest.fixture(scope="session")
 def worker(engine_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[CeleryProcess]:
     """``celery -A workers worker`` with two prefork processes, as ops would run it."""
