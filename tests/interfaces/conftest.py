@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import httpx
 import jwt
 import pytest
 
@@ -94,3 +97,36 @@ def ended_run(api: Any, headers: dict[str, str], event_id: str, timeout: float =
         return None
 
     return wait_until(get, timeout, f"the run of {event_id}")  # type: ignore[no-any-return]
+
+
+@pytest.fixture(scope="module")
+def server(api_env: dict[str, str], worker: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``circuit-os serve`` as a real process on 127.0.0.1 (a free port), ready when it answers /readyz."""
+    from tests.conftest import ROOT
+    from workers.embedded import free_port
+
+    port = free_port()
+    log = tmp_path_factory.mktemp("serve") / "serve.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "workers.cli", "serve", "--port", str(port)],
+            cwd=ROOT,
+            env={**os.environ, **api_env},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        else:
+            raise AssertionError(f"the API did not start: {log.read_text()[-2000:]}")
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(10)

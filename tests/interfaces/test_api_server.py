@@ -8,45 +8,11 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
-from typing import Any
 
 import httpx
-import pytest
 
 from tests.conftest import ROOT
 from tests.interfaces.conftest import OTHER, OWN, auth
-from workers.embedded import free_port
-
-
-@pytest.fixture(scope="module")
-def server(api_env: dict[str, str], worker: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = free_port()
-    log = tmp_path_factory.mktemp("api") / "serve.log"
-    env = {**os.environ, **api_env}
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "workers.cli", "serve", "--port", str(port)],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        else:
-            raise AssertionError(f"the API did not start: {log.read_text()[-2000:]}")
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 def _cli(*args: str) -> str:

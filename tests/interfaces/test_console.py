@@ -6,8 +6,6 @@ to save the picture of a real run shown in the README."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -19,7 +17,6 @@ import pytest
 
 from tests.conftest import ROOT
 from tests.interfaces.conftest import OTHER, OWN, token
-from workers.embedded import free_port
 
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = [
@@ -34,35 +31,6 @@ FLAGS = [
 pytestmark = pytest.mark.skipif(
     not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} is missing (apt-get install chromium; see make system-deps)"
 )
-
-
-@pytest.fixture(scope="module")
-def server(api_env: dict[str, str], worker: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = free_port()
-    log = tmp_path_factory.mktemp("console") / "serve.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "workers.cli", "serve", "--port", str(port)],
-            cwd=ROOT,
-            env={**os.environ, **api_env},
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        else:
-            raise AssertionError(f"the API did not start: {log.read_text()[-2000:]}")
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 @pytest.fixture(scope="module")
