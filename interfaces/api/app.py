@@ -11,12 +11,13 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.responses import FileResponse, HTMLResponse
+from fastapi.responses import FileResponse, HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from interfaces import console
 from interfaces.api import errors, routes_admin, routes_circuits, routes_events, routes_runs
+from service import metrics as service_metrics
 from service import runtime
 
 log = logging.getLogger(__name__)
@@ -106,6 +107,12 @@ def create_app(migrate: bool = True) -> FastAPI:
     app.add_middleware(BodyLimit, max_bytes=app.state.max_body_bytes)
 
     app.mount("/console", StaticFiles(directory=console.STATIC), name="console")
+
+    @app.get("/metrics", include_in_schema=False)
+    def prometheus() -> Response:
+        """Prometheus scrapes the API host too (no auth: bind to a private address)."""
+        body, content_type = service_metrics.scrape()
+        return Response(body, media_type=content_type)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def home() -> Any:

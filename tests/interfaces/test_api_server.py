@@ -65,3 +65,8 @@ def test_openapi_and_health(server: str) -> None:
     assert {"/v1/events", "/v1/runs", "/v1/circuits/{name}", "/v1/webhooks/{source}"} <= set(spec["paths"])
     assert httpx.get(f"{server}/healthz").json() == {"status": "ok", "redis": None, "database": None}
     assert httpx.get(f"{server}/readyz").json()["database"] == "ok"
+
+
+def test_the_api_serves_prometheus_metrics(server: str) -> None:
+    text = httpx.get(f"{server}/metrics", timeout=5).text
+    assert "circuit_queue_depth" in text and "circuit_ledger_lag_seconds" in text
