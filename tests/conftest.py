@@ -95,12 +95,9 @@ def _fresh_runtime() -> Iterator[None]:
     import sys
 
     if "workers.runtime" in sys.modules:
-        import kombu.pools
-
         from workers.runtime import reset_runtime
 
         reset_runtime()
-        kombu.pools.reset()
     yield
 
 

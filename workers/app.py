@@ -27,6 +27,7 @@ def rebind() -> None:
     import celeryconfig
 
     importlib.reload(celeryconfig)
+    kombu.pools.reset()  # first: kombu keeps producer pools per URL, closed ones included
     # setting by setting: config_from_object(force=True) would also drop the task routes install() set
     app.conf.update({k: v for k, v in vars(celeryconfig).items() if not k.startswith("_") and k in app.conf})
     if app._pool is not None:
@@ -36,7 +37,6 @@ def rebind() -> None:
         app.amqp._producer_pool = None  # producers hold connections made with the old URL
     app.__dict__.pop("control", None)  # its mailbox keeps the producer pool it first used
     vars(app._local).pop("backend", None)  # the result backend this thread built on the old URL
-    kombu.pools.reset()  # kombu keeps producer pools per URL, closed ones included
 
 
 app = create_app()

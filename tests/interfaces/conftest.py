@@ -45,12 +45,9 @@ def api_env(engine_env: dict[str, str]) -> Iterator[dict[str, str]]:
 def _reset() -> None:
     """Settings read again. kombu keeps producer pools by URL across workers.app.rebind (which closes
     their connections), so a second rebind on the same Redis URL needs them dropped too."""
-    import kombu.pools
-
     from workers.runtime import reset_runtime
 
     reset_runtime()
-    kombu.pools.reset()
 
 
 @pytest.fixture()
