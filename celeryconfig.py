@@ -23,6 +23,14 @@ task_serializer = "json"
 result_serializer = "json"
 accept_content = ["json"]
 result_accept_content = ["json"]
+if _s.signing:
+    # Task and control messages go signed (JSON inside the signature) and unsigned ones are refused;
+    # workers.app registers the serializer with the key. Results stay plain JSON in Redis.
+    task_serializer = "auth"
+    accept_content = ["auth"]
+    security_key = str(_s.signing_key)
+    security_certificate = str(_s.signing_cert)
+    security_cert_store = str(_s.signing_cert_store)
 
 task_acks_late = True
 task_reject_on_worker_lost = True

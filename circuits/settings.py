@@ -212,6 +212,15 @@ class Settings(BaseSettings):
         None, gt=0, description="Events per second one tenant may publish through the service layer; unset = no cap."
     )
 
+    # --- message signing (issue 8) -----------------------------------------------------
+    # Set all three to sign every task message (Celery's auth serializer: JSON inside an RSA signature)
+    # and refuse unsigned ones; `circuit-os security keys --out DIR` makes a key and certificate.
+    signing_key: Path | None = Field(None, description="PEM private key (RSA) that signs task messages; mode 0600.")
+    signing_cert: Path | None = Field(None, description="PEM certificate of the signing key.")
+    signing_cert_store: Path | None = Field(
+        None, description="Folder of the PEM certificates whose signatures are trusted (each worker's and producer's)."
+    )
+
     # --- observability (issue 9) ----------------------------------------------------------
     # Tracing is configured by the standard OTEL_* variables (off unless an exporter or endpoint is set).
     metrics_port: int | None = Field(
@@ -235,6 +244,11 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [m.strip() for m in value.split(",") if m.strip()]
         return value
+
+    @property
+    def signing(self) -> bool:
+        """Whether task messages are signed (all three signing settings given)."""
+        return bool(self.signing_key and self.signing_cert and self.signing_cert_store)
 
     @field_validator("redis_url")
     @classmethod

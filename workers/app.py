@@ -15,7 +15,31 @@ def create_app() -> Celery:
     app.config_from_object("celeryconfig")
     tasks.install(app)
     signals.connect(app)
+    _secure(app)
     return app
+
+
+def _secure(app: Celery) -> None:
+    """Register the signing serializer when CIRCUIT_SIGNING_* are set (celeryconfig then asks for it).
+
+    Only JSON stays enabled beside it: pickle, YAML and msgpack are switched off in any case.
+    """
+    if app.conf.task_serializer != "auth":
+        return
+    from celery.exceptions import CeleryError
+
+    from circuits.errors import ConfigError
+
+    try:
+        app.setup_security(
+            allowed_serializers=["json"],
+            key=app.conf.security_key,
+            cert=app.conf.security_certificate,
+            store=app.conf.security_cert_store,
+            serializer="json",
+        )
+    except (OSError, ValueError, CeleryError) as exc:  # a missing file, a bad key or certificate
+        raise ConfigError(f"message signing: {exc}") from None
 
 
 def rebind() -> None:
@@ -30,11 +54,13 @@ def rebind() -> None:
     kombu.pools.reset()  # first: kombu keeps producer pools per URL, closed ones included
     # setting by setting: config_from_object(force=True) would also drop the task routes install() set
     app.conf.update({k: v for k, v in vars(celeryconfig).items() if not k.startswith("_") and k in app.conf})
+    _secure(app)
     if app._pool is not None:
         app._pool.force_close_all()
     app._pool = None
     if "amqp" in app.__dict__:
         app.amqp._producer_pool = None  # producers hold connections made with the old URL
+        app.amqp.__dict__.pop("send_task_message", None)  # it keeps the task serializer it first saw
     app.__dict__.pop("control", None)  # its mailbox keeps the producer pool it first used
     vars(app._local).pop("backend", None)  # the result backend this thread built on the old URL
 

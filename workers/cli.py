@@ -661,6 +661,31 @@ def flower(address: str | None, port: int | None, unauthenticated: bool, flower_
     os.execve(argv[0], argv, env)
 
 
+# --- security -------------------------------------------------------------------------------
+
+
+@cli.group()
+def security() -> None:
+    """Message signing: keys for Celery's auth serializer."""
+
+
+@security.command("keys")
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Folder to write to.")
+@click.option("--name", help="Certificate common name (default: circuit-os-<host>).")
+@click.option("--days", default=825, show_default=True, type=click.IntRange(min=1), help="Certificate validity.")
+@click.option("--force", is_flag=True, help="Replace an existing key.")
+def security_keys(out: Path, name: str | None, days: int, force: bool) -> None:
+    """Create a private key (mode 0600) and a self-signed certificate; print the settings to use."""
+    from workers.security import make_keys
+
+    files = make_keys(out, name=name, days=days, overwrite=force)
+    click.echo(f"private key  {files.key} (mode 0600; keep it secret, give it to workers and producers only)")
+    click.echo(f"certificate  {files.cert} (trusted by every host that has it in its certificate folder)")
+    click.echo("set on every worker and producer:")
+    for k, v in files.settings().items():
+        click.echo(f"{k}={v}")
+
+
 def _attach_optional() -> None:
     """The AI engines' commands, when their modules are present."""
     import importlib

@@ -45,17 +45,20 @@ class EmbeddedRedis:
 
     ``appendonly=True`` turns on the append-only file (fsync every second), so that
     :meth:`restart` brings the data back, as a production Redis would (the chaos suite).
+    ``password`` makes clients authenticate (``requirepass``); the URL then carries it.
     """
 
-    def __init__(self, port: int | None = None, *, appendonly: bool = False) -> None:
+    def __init__(self, port: int | None = None, *, appendonly: bool = False, password: str | None = None) -> None:
         self.port = port or free_port()
+        self.password = password
         self.dir = Path(tempfile.mkdtemp(prefix="circuit-redis-"))
         self.appendonly = appendonly
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        auth = f":{self.password}@" if self.password else ""
+        return f"redis://{auth}127.0.0.1:{self.port}/0"
 
     def start(self) -> str:
         self.proc = subprocess.Popen(
@@ -72,11 +75,12 @@ class EmbeddedRedis:
                 str(self.dir),
                 "--protected-mode",
                 "yes",
+                *(("--requirepass", self.password) if self.password else ()),
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.STDOUT,
         )
-        client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
+        client = redis.Redis(port=self.port, password=self.password, socket_connect_timeout=0.2)
         deadline = time.monotonic() + 10
         while True:
             try:
