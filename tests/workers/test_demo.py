@@ -15,7 +15,7 @@ def test_demo_runs_the_lead_circuits_end_to_end_and_prints_what_was_sent(tmp_pat
     env = {k: v for k, v in os.environ.items() if not k.startswith("CIRCUIT_")}
     env["CIRCUIT_HOME"] = str(tmp_path / "home")
     out = subprocess.run(
-        [sys.executable, "-m", "workers.cli", "demo", "--events", "40", "--train-budget", "5"],
+        [sys.executable, "-m", "workers.cli", "demo", "--events", "40", "--train-budget", "10"],
         capture_output=True,
         text=True,
         cwd=tmp_path,
