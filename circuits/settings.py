@@ -208,6 +208,21 @@ class Settings(BaseSettings):
         "POST /v1/webhooks/{source} check the X-Circuit-Signature HMAC with the secret.",
     )
     api_webhook_tolerance_s: float = Field(300.0, gt=0, description="How old a webhook's signed timestamp may be.")
+
+    # --- governors (issue 8) ---------------------------------------------------------------
+    # Limits that stop one run or one tenant from taking the whole engine; each failure names its setting.
+    governor_max_steps: int | None = Field(
+        10_000, ge=1, description="Most step executions (attempts included) one run may make; unset = no cap."
+    )
+    governor_max_duration_s: float | None = Field(
+        7 * 24 * 3600.0, gt=0, description="Longest a run may take from acceptance to end, seconds; unset = no cap."
+    )
+    governor_max_llm_tokens: int | None = Field(
+        None, ge=1, description="Most LLM tokens (input + output, from step outputs' usage) one run may use."
+    )
+    governor_max_concurrent_runs: int | None = Field(
+        None, ge=1, description="Most runs of one tenant under way at once (all circuits); the rest wait in order."
+    )
     governor_tenant_events_per_s: float | None = Field(
         None, gt=0, description="Events per second one tenant may publish through the service layer; unset = no cap."
     )

@@ -8,7 +8,9 @@ Before running, a step asks :func:`begin` (one Lua call, one round trip):
 * ``cancelled``: the run was cancelled; the step stops the run here;
 * ``held``: another live execution holds the step's lease; this message waits and asks again;
 * ``go``: this execution holds the lease (renewed by :class:`Heartbeat` while it runs), and the
-  step's "running" ledger record is appended in the same call.
+  step's "running" ledger record is appended in the same call. The run's count of step
+  executions is raised and returned with its LLM tokens so far, for the governors
+  (:mod:`workers.governors`) to check without another round trip.
 
 A lease names its holder ``task-id|host|pid``. A holder on this host whose process is gone
 (a pool child killed) is taken over at once; a holder elsewhere loses the lease when it
@@ -27,7 +29,7 @@ from typing import Any
 import redis
 
 from workers import progress
-from workers.recorder import LEDGER_STREAM, claim_key, done_key
+from workers.recorder import LEDGER_STREAM, STEPS_FIELD, TOKENS_FIELD, claim_key, done_key
 
 HOST = socket.gethostname()
 CANCEL_FIELD = "__cancel__"
@@ -43,7 +45,8 @@ end
 redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
 redis.call('ZADD', KEYS[3], 'XX', ARGV[4], ARGV[5])
 if ARGV[8] ~= '' then redis.call('XADD', KEYS[4], '*', 'r', ARGV[8]) end
-return {'go', ''}
+local n = redis.call('HINCRBY', KEYS[1], ARGV[9], 1)
+return {'go', '', n, redis.call('HGET', KEYS[1], ARGV[10]) or '0'}
 """
 
 
@@ -73,6 +76,8 @@ class Verdict:
     state: str  # done | cancelled | held | go
     output: str | None = None
     wait_s: float = 0.0
+    steps: int = 0  # go: the run's step executions, this one included
+    tokens: int = 0  # go: the LLM tokens the run has used so far
 
 
 class Claims:
@@ -89,9 +94,11 @@ class Claims:
         keys = [done_key(run_id), claim_key(run_id, step_key), progress.ACTIVE, LEDGER_STREAM]
         for force in ("0", "1"):
             lease = time.time() + self.lease_ms / 1000
-            args = [step_key, me, self.lease_ms, lease, run_id, force, CANCEL_FIELD, record]
+            args = [step_key, me, self.lease_ms, lease, run_id, force, CANCEL_FIELD, record, STEPS_FIELD, TOKENS_FIELD]
             reply: list[Any] = self._begin(keys=keys, args=args)
             state = reply[0].decode() if isinstance(reply[0], bytes) else reply[0]
+            if state == "go":
+                return Verdict(state, steps=int(reply[2]), tokens=int(reply[3]))
             if state != "held":
                 out = reply[1]
                 return Verdict(state, out.decode() if isinstance(out, bytes) else out or None)

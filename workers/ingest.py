@@ -109,7 +109,8 @@ def _observe(rt: Runtime, event: Event, event_ctx: dict[str, Any]) -> None:
 
 
 def _start(rt: Runtime, entry: Entry, ctx: dict[str, Any]) -> None:
-    if limits.admit(rt, entry, ctx):  # a run limited per key may wait for a slot instead
+    # a run may wait for a slot of its tenant (governor) or of its concurrency key instead
+    if limits.admit_tenant(rt, ctx) and limits.admit(rt, entry, ctx):
         progress.launch(entry.canvas, ctx, priority=progress.new_run_priority(entry.circuit.trigger.priority))
 
 

@@ -13,6 +13,11 @@ holder whose run has ended (``__end__`` in its done hash) or whose lease
 keys with waiting runs, for ends nobody reported (a worker killed between recording the
 end and freeing the slot, a run the watchdog gave up on).
 
+**Runs per tenant** (``CIRCUIT_GOVERNOR_MAX_CONCURRENT_RUNS``) is the same slot protocol on
+one key per tenant, for every circuit: :func:`admit_tenant` comes first, a run's own key
+(if its circuit has one) second, and a run started from the tenant's queue then goes
+through its key's admission like a new run.
+
 **Rate limits** (``rate_limit: "1/s"``). GCRA with reservations: each call takes the next
 free instant of the action's bucket (one every ``period / count``), so N waiting steps get N
 distinct instants and each is re-sent once, not polled. A step whose instant is near sleeps
@@ -44,7 +49,7 @@ from workers import progress, recorder
 from workers.context import step_key
 from workers.runtime import Runtime
 
-__all__ = ["acquire_rate", "admit", "on_run_end", "release", "sweep", "throttle"]
+__all__ = ["acquire_rate", "admit", "admit_tenant", "on_run_end", "release", "sweep", "throttle"]
 log = logging.getLogger(__name__)
 
 #: Longest countdown of one re-sent message; a longer wait is several hops.
@@ -164,10 +169,14 @@ def key_of(entry: Entry, ctx: dict[str, Any]) -> str:
 def _run(rt: Runtime, script: str, entry: Entry, base: str, run_id: str) -> Any:
     conc = entry.circuit.trigger.concurrency
     assert conc is not None
+    return _call(rt, script, base, run_id, conc.limit, entry.name)
+
+
+def _call(rt: Runtime, script: str, base: str, run_id: str, limit: int, label: str) -> Any:
     s = rt.settings
     args = [
         run_id,
-        conc.limit,
+        limit,
         s.concurrency_lease_s,
         s.stall_after_s,
         recorder.done_key(""),
@@ -175,10 +184,59 @@ def _run(rt: Runtime, script: str, entry: Entry, base: str, run_id: str) -> Any:
         progress.CTX_FIELD,
         base,
         recorder.DONE_TTL_S,
-        entry.name,
+        label,
     ]
     keys = [f"{base}:slots", f"{base}:queue", progress.ACTIVE, WAITING]
     return _scripts(rt.redis)[script](keys=keys, args=args)
+
+
+# --- runs per tenant (governor, issue 8) -------------------------------------------
+
+#: The WAITING label of a tenant's key (a circuit name cannot start with "@").
+TENANT_LABEL = "@tenant"
+
+
+def tenant_base(tenant: str) -> str:
+    return f"circuit:tenant-runs:{tenant}"
+
+
+def admit_tenant(rt: Runtime, ctx: dict[str, Any]) -> bool:
+    """True when the run's tenant has a free run slot (always, without Redis, when unlimited);
+    else the run waits in the tenant's queue and is started when a run of the tenant ends."""
+    limit = rt.settings.governor_max_concurrent_runs
+    if limit is None:
+        return True
+    run_id, tenant = ctx["run"]["id"], str(ctx["run"].get("tenant", "default"))
+    state, others = _call(rt, "admit", tenant_base(tenant), run_id, limit, TENANT_LABEL)
+    started = [_text(i) for i in others]
+    _start_tenant_waiting(rt, [i for i in started if i != run_id])
+    mine = _text(state) == "start" or run_id in started
+    if not mine:
+        log.info(
+            "run %s waits for a run slot of tenant %s (CIRCUIT_GOVERNOR_MAX_CONCURRENT_RUNS=%d)", run_id, tenant, limit
+        )
+    return mine
+
+
+def release_tenant(rt: Runtime, tenant: str, run_id: str = "") -> list[str]:
+    limit = rt.settings.governor_max_concurrent_runs
+    if limit is None:
+        return []
+    started = [_text(i) for i in _call(rt, "release", tenant_base(tenant), run_id, limit, TENANT_LABEL)]
+    _start_tenant_waiting(rt, started)
+    return started
+
+
+def _start_tenant_waiting(rt: Runtime, run_ids: list[str]) -> None:
+    """Runs that got a tenant slot go on to their own key's admission, then start."""
+    for run_id in run_ids:
+        ctx = progress.saved_context(rt.redis, run_id)
+        entry = rt.catalog.entries.get(ctx["run"]["circuit"]) if ctx else None
+        if ctx is None or entry is None:
+            continue  # the watchdog ends it; its slot is reclaimed once it has ended
+        if admit(rt, entry, ctx):
+            log.info("run %s (%s) got its tenant's run slot; starting it", run_id, entry.name)
+            progress.launch(entry.canvas, ctx, priority=progress.new_run_priority(entry.circuit.trigger.priority))
 
 
 def admit(rt: Runtime, entry: Entry, ctx: dict[str, Any]) -> bool:
@@ -220,6 +278,10 @@ def on_run_end(rt: Runtime, ctx: dict[str, Any]) -> None:
     watchdog resumed from its saved context frees its slot all the same. A Redis error is only
     logged: the slot is reclaimed from the run's recorded end by the next admit or sweep.
     """
+    try:
+        release_tenant(rt, str(ctx["run"].get("tenant", "default")), ctx["run"]["id"])
+    except redis.RedisError as exc:
+        log.warning("run %s: its tenant run slot is left to be reclaimed: %s", ctx["run"]["id"], exc)
     entry = rt.catalog.entries.get(ctx["run"]["circuit"])
     if entry is None or entry.circuit.trigger.concurrency is None:
         return
@@ -234,6 +296,13 @@ def sweep(rt: Runtime) -> list[str]:
     started: list[str] = []
     for raw_base, raw_circuit in rt.redis.hgetall(WAITING).items():
         base, circuit = _text(raw_base), _text(raw_circuit)
+        if circuit == TENANT_LABEL:
+            if rt.settings.governor_max_concurrent_runs is None:
+                rt.redis.hdel(WAITING, base)  # the limit was lifted: start them all
+                started += _release_all(rt, base)
+            else:
+                started += release_tenant(rt, base.removeprefix(tenant_base("")))
+            continue
         entry = rt.catalog.entries.get(circuit)
         if entry is None or entry.circuit.trigger.concurrency is None:
             rt.redis.hdel(WAITING, base)
@@ -252,6 +321,13 @@ def _start_waiting(rt: Runtime, entry: Entry, run_ids: list[str]) -> None:
             progress.launch(entry.canvas, ctx, priority=priority)
 
 
+def _release_all(rt: Runtime, base: str) -> list[str]:
+    ids = [_text(i) for i in rt.redis.lrange(f"{base}:queue", 0, -1)]
+    rt.redis.delete(f"{base}:queue", f"{base}:slots")
+    _start_tenant_waiting(rt, ids)
+    return ids
+
+
 def _fail_unkeyed(rt: Runtime, ctx: dict[str, Any], message: str) -> None:
     from workers.steps import start_on_failure  # steps imports this module
 
@@ -262,6 +338,7 @@ def _fail_unkeyed(rt: Runtime, ctx: dict[str, Any], message: str) -> None:
     recorder.add_records(pipe, [recorder.run_end(run_id, "failed", error=message)])
     if pipe.execute()[0]:
         start_on_failure(ctx, "(concurrency)", message)
+    release_tenant(rt, str(ctx["run"].get("tenant", "default")), run_id)
 
 
 # --- rate limits -------------------------------------------------------------------

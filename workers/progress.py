@@ -18,7 +18,7 @@ import redis
 from celery.canvas import Signature
 
 from circuits.compiler import bind
-from workers.recorder import ACTIVE, done_key
+from workers.recorder import ACTIVE, STARTED, done_key
 
 __all__ = ["ACTIVE", "launch", "moved", "saved_context", "track"]
 CTX_FIELD = "__ctx__"
@@ -26,9 +26,11 @@ RESUMES_FIELD = "__resumes__"
 
 
 def track(pipe: redis.client.Pipeline, run_id: str, ctx: dict[str, Any], stall_s: float) -> None:
-    """Save the starting context and put the run under watch (queued on ``pipe``)."""
+    """Save the starting context and put the run under watch (queued on ``pipe``); its start is kept
+    for the duration governor (see :mod:`workers.governors`)."""
     pipe.hset(done_key(run_id), CTX_FIELD, json.dumps(ctx, separators=(",", ":"), default=str))
     pipe.zadd(ACTIVE, {run_id: time.time() + stall_s})
+    pipe.zadd(STARTED, {run_id: ctx["run"]["started_at"]}, nx=True)
 
 
 def moved(pipe: redis.client.Pipeline, run_id: str, stall_s: float) -> None:

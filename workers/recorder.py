@@ -35,6 +35,9 @@ def dumps(value: Any) -> str:
 
 
 END_FIELD = "__end__"
+STEPS_FIELD = "__steps__"  # step executions of the run (raised by workers.claims)
+TOKENS_FIELD = "__tokens__"  # LLM tokens the run's steps used (raised by step_done)
+STARTED = "circuit:runs:started"  # run id -> acceptance time, for the duration governor
 
 
 def add_records(pipe: redis.client.Pipeline, records: list[dict[str, Any]]) -> None:
@@ -44,6 +47,7 @@ def add_records(pipe: redis.client.Pipeline, records: list[dict[str, Any]]) -> N
         if rec["k"] == "run_end" and rec["status"] != "running":
             pipe.hset(done_key(rec["run_id"]), END_FIELD, rec["status"])
             pipe.zrem(ACTIVE, rec["run_id"])
+            pipe.zrem(STARTED, rec["run_id"])
 
 
 def write(r: redis.Redis, records: list[dict[str, Any]]) -> None:
@@ -54,12 +58,21 @@ def write(r: redis.Redis, records: list[dict[str, Any]]) -> None:
 
 
 def step_done(
-    r: redis.Redis, run_id: str, step_key: str, output_json: str, records: list[dict[str, Any]], stall_s: float
+    r: redis.Redis,
+    run_id: str,
+    step_key: str,
+    output_json: str,
+    records: list[dict[str, Any]],
+    stall_s: float,
+    tokens: int = 0,
 ) -> None:
-    """Mark a step done (for redelivery and resumes), free its lease, append its ledger records: one round trip,
-    all or nothing (MULTI), so it can be repeated after a lost connection."""
+    """Mark a step done (for redelivery and resumes), free its lease, add the LLM ``tokens`` it used to the
+    run's count, append its ledger records: one round trip, all or nothing (MULTI), so it can be repeated
+    after a lost connection (such a repeat may count the tokens twice: a governor errs towards stopping)."""
     pipe = r.pipeline(transaction=True)
     pipe.hset(done_key(run_id), step_key, output_json)  # the hash's TTL was set when the run started
+    if tokens:
+        pipe.hincrby(done_key(run_id), TOKENS_FIELD, tokens)
     pipe.delete(claim_key(run_id, step_key))
     pipe.zadd(ACTIVE, {run_id: time.time() + stall_s}, xx=True)
     add_records(pipe, records)

@@ -21,7 +21,7 @@ from circuits.compiler import CONTROL_QUEUE, bind
 from circuits.errors import PermanentError
 from circuits.expressions import evaluate, render
 from storage.ledger import bounded
-from workers import lifecycle, limits, metrics, progress, recorder
+from workers import governors, lifecycle, limits, metrics, progress, recorder
 from workers.context import enter_loop, leave_loop, merge, scope, step_key, step_log, with_output
 from workers.patience import patient
 from workers.runtime import Runtime, runtime
@@ -119,7 +119,9 @@ def run_action(
     if step["final"]:
         records.append(recorder.run_end(run_id, "succeeded"))
     patient(
-        lambda: recorder.step_done(rt.redis, run_id, key, out_json, records, rt.settings.stall_after_s),
+        lambda: recorder.step_done(
+            rt.redis, run_id, key, out_json, records, rt.settings.stall_after_s, governors.tokens_of(output)
+        ),
         rt.settings.redis_wait_s,
         "recording a step",
     )
@@ -142,7 +144,8 @@ def _claim(
     task: Task, rt: Runtime, ctx: dict[str, Any], step: dict[str, Any], key: str, action: str, waits: int
 ) -> dict[str, Any] | None:
     """Take the step's lease (None: run it), or return the context with its stored output (it already
-    succeeded), or stop here (the run is cancelled), or come back later (a live worker holds it)."""
+    succeeded), or stop here (the run is cancelled), or come back later (a live worker holds it), or
+    fail the run (it is over a governor limit: steps, duration, LLM tokens)."""
     log = step_log(ctx, key)
     run_id = ctx["run"]["id"]
     attempt = task.request.retries + 1 - waits
@@ -161,6 +164,9 @@ def _claim(
             raise Ignore()
         log.info("another execution holds this step; checking again in %.1fs", verdict.wait_s)
         raise task.retry(countdown=verdict.wait_s, max_retries=None, kwargs={"step": step, "waits": waits + 1})
+    over = governors.exceeded(rt.settings, ctx, verdict.steps, verdict.tokens)
+    if over:
+        fail(ctx, key, action, attempt, time.time(), over)
     return None
 
 

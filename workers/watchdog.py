@@ -8,7 +8,8 @@ succeeded return their stored outputs without running, and a step still held by 
 worker is waited for (see :mod:`workers.claims`). While the work queues hold waiting
 messages no run is resumed (its next step may only be waiting its turn, and resuming
 would feed the backlog); each resume doubles the time the run is given before the next,
-and after ``CIRCUIT_MAX_RESUMES`` the run fails. Due waits and absences are handled here too.
+and after ``CIRCUIT_MAX_RESUMES`` the run fails. Due waits and absences are handled here too,
+and runs older than ``CIRCUIT_GOVERNOR_MAX_DURATION_S`` are failed (see :mod:`workers.governors`).
 
 One watchdog thread runs in every worker's main process; several of them never resume
 the same run twice at once, because taking a stalled run moves its deadline atomically.
@@ -23,7 +24,7 @@ import time
 from typing import Any
 
 from circuits.actions import QUEUES
-from workers import lifecycle, limits, outbox_relay, progress, recorder
+from workers import governors, lifecycle, limits, outbox_relay, progress, recorder
 from workers.ingest import accept
 from workers.runtime import Runtime
 
@@ -60,6 +61,7 @@ class Watchdog:
             run_id = raw.decode() if isinstance(raw, bytes) else str(raw)
             if self._handle(run_id):
                 resumed.append(run_id)
+        self.govern()
         for entry, event in self.rt.triggers.due_absences():
             accept(self.rt, event, only=entry)
         limits.sweep(self.rt)  # runs waiting for a per-key slot that no run end handed on
@@ -88,6 +90,10 @@ class Watchdog:
         ctx: dict[str, Any] = json.loads(ctx_json)
         if cancel is not None:
             return self._end(run_id, ctx, "cancelled", "cancelled while no step was running")
+        over = governors.duration_error(s, ctx["run"].get("started_at"))
+        if over:
+            self._fail_over(run_id, ctx, over)
+            return False
         if self._backlog():
             return False  # its next message may just be waiting its turn: look again when the queues drain
         n = int(resumes or 0)
@@ -103,6 +109,35 @@ class Watchdog:
         log.warning("run %s (%s) made no progress; resuming it (resume %d)", run_id, ctx["run"]["circuit"], n + 1)
         progress.launch(entry.canvas, ctx)
         return True
+
+    def govern(self) -> list[str]:
+        """Fail the runs past ``CIRCUIT_GOVERNOR_MAX_DURATION_S``, whatever they are doing; their ids."""
+        r = self.rt.redis
+        failed = []
+        for run_id in governors.overdue(r, self.rt.settings, self.batch):
+            end, ctx_json = r.hmget(recorder.done_key(run_id), recorder.END_FIELD, progress.CTX_FIELD)
+            if end is not None or ctx_json is None:
+                r.zrem(governors.STARTED, run_id)  # ended (its record was missed), or its state is gone
+                continue
+            ctx = json.loads(ctx_json)
+            over = governors.duration_error(self.rt.settings, ctx["run"].get("started_at"))
+            if over:
+                self._fail_over(run_id, ctx, over)
+                failed.append(run_id)
+        return failed
+
+    def _fail_over(self, run_id: str, ctx: dict[str, Any], error: str) -> None:
+        """Fail a run over a governor limit, once (its on_failure steps start once)."""
+        from workers.steps import start_on_failure  # steps imports the ingest this module imports
+
+        log.error("run %s (%s): %s", run_id, ctx["run"]["circuit"], error)
+        pipe = self.rt.redis.pipeline(transaction=True)
+        pipe.set(recorder.failed_key(run_id), "(governor)", nx=True, ex=recorder.DONE_TTL_S)
+        recorder.add_records(pipe, [recorder.run_end(run_id, "failed", error=error)])
+        pipe.zrem(governors.STARTED, run_id)
+        if pipe.execute()[0]:
+            lifecycle.run_ended(self.rt, ctx, "failed", error)
+            start_on_failure(ctx, "(governor)", error)
 
     def _backlog(self) -> bool:
         """Whether any work queue has messages waiting (checked at most once a round)."""
