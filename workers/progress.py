@@ -57,5 +57,11 @@ def new_run_priority(trigger_priority: int) -> int:
 
 
 def launch(canvas: Signature | dict[str, Any], ctx: dict[str, Any], **options: Any) -> None:
-    """Send a run's canvas with its context: the one way a run is started or resumed."""
-    bind(canvas, ctx).apply_async(**options)
+    """Send a run's canvas with its context: the one way a run is started or resumed.
+
+    Bound to our app explicitly: a signature without one goes through Celery's *current* app,
+    which is whichever app a library or test created last.
+    """
+    from workers.app import app  # at call time: the app installs the tasks, which reach this module
+
+    bind(canvas if isinstance(canvas, dict) else dict(canvas), ctx, app=app).apply_async(**options)

@@ -107,7 +107,7 @@ def test_two_beats_fire_once_per_tick_and_one_takes_over(ledger: Any, postgres_u
             standby.stop()
             sends = _sent(first, entry) + _sent(standby, entry)
             # a tick that waited in a busy queue is named by when beat sent it (the stamp), not when it ran
-            late = Celery(broker=redis_url)
+            late = Celery(broker=redis_url, set_as_current=False)
             stamp = datetime(2031, 1, 6, 2, 30, 7, tzinfo=UTC).timestamp()
             late.send_task("circuit.scheduled", args=[name], queue="events", headers={TICK_HEADER: stamp})
             stamped = f"schedule:{name}:2031-01-06T02:30:05+00:00"
