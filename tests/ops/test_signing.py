@@ -7,6 +7,7 @@ worker does not read, with a fresh PostgreSQL database, and points this process 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import socket
 import subprocess
@@ -74,6 +75,21 @@ def _system(postgres_url: str, redis_url: str, tmp: Path, extra: dict[str, str])
         admin.dispose()
 
 
+def _publish(env: dict[str, str], data: dict[str, Any]) -> str:
+    """Publish as a producer process does (signing set up at its start); returns the event id."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("CIRCUIT_", "OTEL_", "PROMETHEUS_"))}
+    done = subprocess.run(
+        [sys.executable, "-m", "workers.cli", "publish", "signed.go", "--data", json.dumps(data)],
+        cwd=ROOT,
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout.strip().splitlines()[-1]
+
+
 @contextlib.contextmanager
 def _worker(env: dict[str, str], log: Path) -> Iterator[CeleryProcess]:
     from workers.app import app
@@ -130,12 +146,11 @@ def test_signed_runs_succeed_and_unsigned_messages_are_refused(
     signed_db = redis_url.rsplit("/", 1)[0] + "/10"  # the session worker reads /0
     with _system(postgres_url, signed_db, tmp_path, signing) as env, _worker(env, tmp_path / "worker.log") as proc:
         from workers.app import app
-        from workers.publish import publish
 
         assert app.conf.task_serializer == "auth" and app.conf.accept_content == ["auth"]
         assert app.conf.result_serializer == "json"  # chord results stay plain JSON in Redis
 
-        ids = [publish("signed.go", {"base": n}).id for n in range(3)]
+        ids = [_publish(env, {"base": n}) for n in range(3)]
         for n, event_id in enumerate(ids):
             run = _run_of(event_id)
             assert run["status"] == "succeeded", run
@@ -152,7 +167,7 @@ def test_signed_runs_succeed_and_unsigned_messages_are_refused(
         wait_for(lambda: "ContentDisallowed" in proc.output(), 15, "the worker to refuse the unsigned message")
         assert forged in proc.output() or "untrusted content" in proc.output()
 
-        after = publish("signed.go", {"base": 10}).id  # the worker goes on with signed messages
+        after = _publish(env, {"base": 10})  # the worker goes on with signed messages
         assert _run_of(after)["status"] == "succeeded"
         assert _runs_of(forged) == []  # no run, no step, no effect from the unsigned message
 
