@@ -113,6 +113,8 @@ def _constant(text: str) -> float:
 def _check_text(text: str, path: tuple[str | int, ...]) -> None:
     if _SURROGATE.search(text):
         raise _Refused("text holds a lone surrogate (not valid Unicode)", path)
+    if "\x00" in text:  # PostgreSQL text and JSONB cannot hold it: the run could never be recorded
+        raise _Refused("text holds a NUL character (\\u0000)", path)
 
 
 def _check_scalar(item: Any, where: tuple[str | int, ...]) -> None:

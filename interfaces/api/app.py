@@ -6,9 +6,11 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
+from urllib.parse import unquote_plus
 
 from fastapi import FastAPI
 from fastapi.responses import FileResponse, HTMLResponse, Response
@@ -60,6 +62,27 @@ class BodyLimit:
         await self.app(scope, limited, send)
 
 
+_CONTROL = re.compile("[\x00-\x1f\x7f]")
+
+
+class PlainText:
+    """Refuse a path or query parameter holding a control character (NUL cannot reach PostgreSQL)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            query = unquote_plus(scope.get("query_string", b"").decode("latin-1"))
+            where = "path" if _CONTROL.search(scope["path"]) else "query" if _CONTROL.search(query) else None
+            if where is not None:
+                problem = errors.Problem(message="holds a control character (such as NUL)", field=where)
+                response = errors.error(422, "invalid_request", f"{where}: holds a control character", [problem])
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
 def starting_up(app: FastAPI) -> None:
     """Migrate the database (unless CIRCUIT_AUTO_MIGRATE=false) and say how callers are let in."""
     from storage.migrate import upgrade
@@ -105,6 +128,7 @@ def create_app(migrate: bool = True) -> FastAPI:
         app.include_router(module.router)
     app.include_router(routes_admin.health)
     app.add_middleware(BodyLimit, max_bytes=app.state.max_body_bytes)
+    app.add_middleware(PlainText)
 
     app.mount("/console", StaticFiles(directory=console.STATIC), name="console")
 

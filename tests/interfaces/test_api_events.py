@@ -107,3 +107,19 @@ def test_signed_webhook_becomes_an_event(api: Any, worker: Any) -> None:
     )
     assert r.status_code == 401
     assert api.post("/v1/webhooks/nobody", content=body, headers=headers).status_code == 404
+
+
+def test_a_nul_character_anywhere_is_a_clear_4xx_never_a_500(api: Any) -> None:
+    """Found by schemathesis: ``?circuit=%00`` reached PostgreSQL, which cannot store NUL, and gave a 500."""
+    viewer, producer = auth("viewer"), auth("producer")
+    for path in ("/v1/runs?circuit=%00", "/v1/runs?status=running%00", "/v1/runs/run%00x", "/v1/events/rejected?q=%01"):
+        r = api.get(path, headers=viewer)
+        assert r.status_code == 422, (path, r.text)
+        assert r.json()["error"]["code"] == "invalid_request" and "control character" in r.json()["error"]["message"]
+    event = {"id": new_id(), "type": "test.sequence", "source": "crm", "data": {"name": "a\u0000b"}}
+    r = api.post("/v1/events", content=json.dumps(event), headers={**producer, "content-type": CE})
+    assert r.status_code == 422 and r.json()["error"]["problems"][0]["field"] == "data.name", r.text
+    assert "NUL" in r.json()["error"]["message"]
+    raw = b'{"id": "x", "type": "a.b", "source": "s\x00"}'  # a raw NUL byte: not JSON at all
+    assert api.post("/v1/events", content=raw, headers={**producer, "content-type": CE}).status_code == 400
+    assert api.get("/v1/events/rejected", headers=viewer).status_code == 200  # the dead letters still list
