@@ -143,19 +143,25 @@ def wait_for(check: Callable[[], Any], timeout: float = 30.0, what: str = "condi
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
+def ended_run(engine: Any, event_id: str, circuit: str | None = None, timeout: float = 30.0) -> dict[str, Any]:
+    """The run of ``circuit`` for ``event_id`` once it has ended in the ledger, with its steps."""
+    from storage.ledger import get_run, list_runs
+
+    def ended() -> dict[str, Any] | None:
+        runs = list_runs(engine, event_id=event_id, circuit=circuit, limit=5)
+        if runs and runs[0]["status"] in ("succeeded", "failed"):
+            return get_run(engine, runs[0]["id"])
+        return None
+
+    return wait_for(ended, timeout, f"the run for event {event_id}")  # type: ignore[no-any-return]
+
+
 @pytest.fixture()
 def run_of(ledger: Any, worker: Any) -> Callable[..., dict[str, Any]]:
     """Wait until the run of ``circuit`` for ``event_id`` has ended in the ledger, and return it."""
-    from storage.ledger import get_run, list_runs
 
     def get(event_id: str, circuit: str | None = None, timeout: float = 30.0) -> dict[str, Any]:
-        def ended() -> dict[str, Any] | None:
-            runs = list_runs(ledger, event_id=event_id, circuit=circuit, limit=5)
-            if runs and runs[0]["status"] in ("succeeded", "failed"):
-                return get_run(ledger, runs[0]["id"])
-            return None
-
-        return wait_for(ended, timeout, f"the run for event {event_id}")
+        return ended_run(ledger, event_id, circuit, timeout)
 
     return get
 

@@ -8,12 +8,14 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import jwt
 import pytest
+
+from tests.conftest import wait_for
 
 JWT_SECRET = f"jwt-{uuid.uuid4().hex}"
 WEBHOOK_SECRET = f"hook-{uuid.uuid4().hex}"
@@ -74,14 +76,7 @@ def new_id(prefix: str = "api") -> str:
     return f"{prefix}-{uuid.uuid4()}"
 
 
-def wait_until(check: Callable[[], Any], timeout: float = 20.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+wait_until = wait_for  # one polling helper for every test package
 
 
 def ended_run(api: Any, headers: dict[str, str], event_id: str, timeout: float = 20.0) -> dict[str, Any]:

@@ -116,7 +116,10 @@ def _trace_of(receiver: OtlpReceiver, run: dict[str, Any]) -> list[dict[str, Any
         if not any(s["name"] == "circuit.step" and s["attrs"].get("circuit.step") == last for s in mine):
             return None
         traces = {s["trace"] for s in mine}
-        return [s for s in spans if s["trace"] in traces]
+        found = [s for s in spans if s["trace"] in traces]
+        ids = {s["id"] for s in found}
+        # a parent span ends after its children and may come in a later export batch: wait for it too
+        return found if all(s["parent"] is None or s["parent"] in ids for s in found) else None
 
     return wait_for(arrived, 20, f"the spans of run {run['id']}")
 

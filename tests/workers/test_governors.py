@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import FIXTURES, ROOT, new_id, wait_for
+from tests.conftest import FIXTURES, ROOT, ended_run, new_id, wait_for
 from workers.embedded import CeleryProcess
 from workers.publish import publish
 
@@ -60,16 +60,8 @@ def gov_worker(engine_env: dict[str, str], tmp_path_factory: pytest.TempPathFact
 
 @pytest.fixture()
 def ended(gov_worker: CeleryProcess, ledger: Any) -> Any:
-    from storage.ledger import get_run, list_runs
-
     def get(event_id: str, circuit: str, timeout: float = 20.0) -> dict[str, Any]:
-        def done() -> dict[str, Any] | None:
-            runs = list_runs(ledger, event_id=event_id, circuit=circuit, limit=5)
-            if runs and runs[0]["status"] in ("succeeded", "failed"):
-                return get_run(ledger, runs[0]["id"])
-            return None
-
-        return wait_for(done, timeout, f"the run of {circuit} for {event_id}")
+        return ended_run(ledger, event_id, circuit, timeout)
 
     return get
 
