@@ -128,9 +128,12 @@ class EmbeddedPostgres:
 
     ``stop(keep_data=True)`` shuts the server down and keeps the cluster, so that a later
     :meth:`start` brings the same database back (an outage, in the chaos suite).
+    Tests run it with ``fsync=off`` for speed; ``durable=True`` keeps PostgreSQL's default
+    durability (fsync and synchronous_commit on), as benchmarks and the demo must.
     """
 
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, *, durable: bool = False) -> None:
+        self.durable = durable
         self.port = port or free_port()
         self.dir = Path(tempfile.mkdtemp(prefix="circuit-pg-"))
         self.data = self.dir / "data"
@@ -169,7 +172,7 @@ class EmbeddedPostgres:
             "-w",
             "-o",
             f"-c listen_addresses=127.0.0.1 -c port={self.port} -c unix_socket_directories={self.dir} "
-            "-c fsync=off -c max_connections=200",
+            f"{'' if self.durable else '-c fsync=off '}-c max_connections=200",
             "start",
         )
         return self.url
