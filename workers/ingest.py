@@ -39,6 +39,19 @@ def _seen_keys(event: Event) -> list[str]:
     return keys
 
 
+@dataclass
+class _Arrival:
+    """One event on its way through :func:`_accept_many`, with what it starts."""
+
+    event: Event
+    only: Entry | None = None
+    parent: dict[str, str] | None = None
+    accepted: Accepted | None = None
+    runs: list[tuple[Entry, str]] = field(default_factory=list)
+    contexts: list[dict[str, Any]] = field(default_factory=list)
+    records: list[dict[str, Any]] = field(default_factory=list)
+
+
 def accept(
     rt: Runtime,
     event: Event,
@@ -54,49 +67,119 @@ def accept(
     and only runs not yet started are enqueued. ``parent`` names the run and step of a
     ``call`` that starts this run as its child.
     """
-    r = rt.redis
-    pipe = r.pipeline(transaction=False)
-    for key in _seen_keys(event):
-        pipe.set(key, "1", nx=True, ex=rt.settings.dedupe_ttl_s)
-    if not all(pipe.execute()) and not reclaimed:
-        log.info("event %s (%s) already seen; starting nothing", event.id, event.type)
-        metrics.event(event.type, "duplicate")
-        return Accepted(event.id, duplicate=True)
+    [arrival] = _accept_many(rt, [_Arrival(event, only, parent)], reclaimed=reclaimed)
+    assert arrival.accepted is not None
+    return arrival.accepted
+
+
+def accept_batch(rt: Runtime, raws: list[Any], *, origin: str, reclaimed: bool = False) -> list[Accepted | None]:
+    """:func:`accept_isolated` for a batch (the stream reader's): two Redis round trips for the whole
+    batch instead of two per event, then one send per run. A malformed event, or one that breaks
+    processing, is a dead letter (None) and does not stop the others; a Redis outage is raised."""
+    arrivals: list[_Arrival | None] = []
+    for raw in raws:
+        try:
+            arrivals.append(_Arrival(parse_event(raw, rt.settings.event_max_bytes)))
+        except EventError as exc:
+            reject(rt, raw, exc, origin)
+            arrivals.append(None)
+    done = _accept_many(rt, [a for a in arrivals if a is not None], reclaimed=reclaimed, raws=raws, origin=origin)
+    by_id = {id(a): a for a in done}
+    return [by_id[id(a)].accepted if a is not None and id(a) in by_id else None for a in arrivals]
+
+
+def _accept_many(
+    rt: Runtime,
+    arrivals: list[_Arrival],
+    *,
+    reclaimed: bool,
+    raws: list[Any] | None = None,
+    origin: str = "",
+) -> list[_Arrival]:
+    """The steps of :func:`accept` for many events at once. With ``raws`` (a batch), an event whose
+    matching fails is a dead letter and left out of the answer; otherwise the error is raised."""
+    kept = _screen(rt, arrivals, reclaimed=reclaimed, isolate=raws is not None, origin=origin)
+    _enqueue(rt, [a for a in kept if a.accepted is None], reclaimed=reclaimed)
+    return kept
+
+
+def _screen(rt: Runtime, arrivals: list[_Arrival], *, reclaimed: bool, isolate: bool, origin: str) -> list[_Arrival]:
+    """Drop duplicates (one round trip for all), then match the rest (see :func:`_prepare`)."""
+    pipe = rt.redis.pipeline(transaction=False)
+    for a in arrivals:
+        for key in _seen_keys(a.event):
+            pipe.set(key, "1", nx=True, ex=rt.settings.dedupe_ttl_s)
+    seen = iter(pipe.execute())
+    now = time.time()
+    kept: list[_Arrival] = []
+    for a in arrivals:
+        event = a.event
+        if not all([next(seen) for _ in _seen_keys(event)]) and not reclaimed:
+            log.info("event %s (%s) already seen; starting nothing", event.id, event.type)
+            metrics.event(event.type, "duplicate")
+            a.accepted = Accepted(event.id, duplicate=True)
+        else:
+            try:
+                _prepare(rt, a, now)
+            except OUTAGE:
+                raise
+            except Exception as exc:  # noqa: BLE001 - in a batch, poison must not stop the others
+                if not isolate:
+                    raise
+                log.exception("event %s from %s could not be processed; keeping it as a dead letter", event.id, origin)
+                reject(rt, event.as_context(), f"could not be processed: {type(exc).__name__}: {exc}"[:2000], origin)
+                continue
+        kept.append(a)
+    return kept
+
+
+def _enqueue(rt: Runtime, starting: list[_Arrival], *, reclaimed: bool) -> None:
+    """Record the runs and put them under watch (one round trip for all), then send the new ones."""
+    if not starting:
+        return
+    pipe = rt.redis.pipeline(transaction=False)
+    for a in starting:  # first the two answers per run that are read below, then the writes
+        for _, run_id in a.runs:
+            pipe.set(f"circuit:started:{run_id}", "1", nx=True, ex=rt.settings.dedupe_ttl_s)
+            pipe.hget(recorder.done_key(run_id), recorder.END_FIELD)
+    for a in starting:
+        for (_, run_id), ctx in zip(a.runs, a.contexts, strict=True):
+            recorder.open_run(pipe, run_id)
+            progress.track(pipe, run_id, ctx, rt.settings.stall_after_s)
+        recorder.add_records(pipe, a.records)
+    replies = iter(pipe.execute())
+    for a in starting:
+        started = []
+        for (entry, run_id), ctx in zip(a.runs, a.contexts, strict=True):
+            is_new, end = next(replies), next(replies)
+            # a half-processed event is sent again unless its run ended: a run sent twice is
+            # harmless (each step runs once, see workers.claims), a run never sent is lost
+            if is_new or (reclaimed and end is None):
+                _start(rt, entry, ctx)
+                started.append(run_id)
+        metrics.event(a.event.type, "accepted")
+        a.accepted = Accepted(a.event.id, run_ids=started)
+
+
+def _prepare(rt: Runtime, a: _Arrival, now: float) -> None:
+    """Observe, match and build the contexts and ledger records of ``a``'s runs (or refuse it)."""
+    event = a.event
     if event.chaindepth > rt.settings.max_chain_depth:  # a circuit whose writes keep re-triggering circuits
         chain = " -> ".join((["..."] if event.chaindepth > len(event.chain) else []) + event.chain)
         limit = f"chain depth {event.chaindepth} over CIRCUIT_MAX_CHAIN_DEPTH={rt.settings.max_chain_depth}"
         reject(rt, event.as_context(), f"{event.type} refused: {chain}: {limit}", "chain-depth")
-        return Accepted(event.id)
+        a.accepted = Accepted(event.id)
+        return
     event_ctx = event.as_context()
-    if only is None:
+    if a.only is None:
         _observe(rt, event, event_ctx)
-    entries = [only] if only else rt.catalog.match(event, event_ctx)
-    now = time.time()
-    runs = [(e, run_id_for(event, e.name)) for e in entries]
-    contexts = [new_context(run_id, e.name, e.version, event, event_ctx, e.circuit.vars) for e, run_id in runs]
-    if parent:
-        for ctx in contexts:
-            ctx["run"]["parent"] = parent
-    pipe = r.pipeline(transaction=False)
-    for _, run_id in runs:
-        pipe.set(f"circuit:started:{run_id}", "1", nx=True, ex=rt.settings.dedupe_ttl_s)
-    for _, run_id in runs:
-        pipe.hget(recorder.done_key(run_id), recorder.END_FIELD)
-    for (_, run_id), ctx in zip(runs, contexts, strict=True):
-        recorder.open_run(pipe, run_id)
-        progress.track(pipe, run_id, ctx, rt.settings.stall_after_s)
-    recorder.add_records(pipe, _records(event, event_ctx, runs, now, parent))
-    replies = pipe.execute()
-    fresh, ended = replies[: len(runs)], replies[len(runs) : 2 * len(runs)]
-    started = []
-    for (entry, run_id), ctx, is_new, end in zip(runs, contexts, fresh, ended, strict=True):
-        # a half-processed event is sent again unless its run ended: a run sent twice is
-        # harmless (each step runs once, see workers.claims), a run never sent is lost
-        if is_new or (reclaimed and end is None):
-            _start(rt, entry, ctx)
-            started.append(run_id)
-    metrics.event(event.type, "accepted")
-    return Accepted(event.id, run_ids=started)
+    entries = [a.only] if a.only else rt.catalog.match(event, event_ctx)
+    a.runs = [(e, run_id_for(event, e.name)) for e in entries]
+    a.contexts = [new_context(run_id, e.name, e.version, event, event_ctx, e.circuit.vars) for e, run_id in a.runs]
+    if a.parent:
+        for ctx in a.contexts:
+            ctx["run"]["parent"] = a.parent
+    a.records = _records(event, event_ctx, a.runs, now, a.parent)
 
 
 def _observe(rt: Runtime, event: Event, event_ctx: dict[str, Any]) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 
 from circuits.errors import EventError
 from workers import children, metrics
-from workers.ingest import accept_isolated, reject
+from workers.ingest import accept_batch, reject
 from workers.runtime import Runtime
 from workers.streams import Entry, StreamConsumer
 
@@ -29,6 +29,7 @@ class StreamIngest(StreamConsumer):
         self.rt = rt
 
     def handle(self, entries: list[Entry], *, reclaimed: bool) -> None:
+        raws = []
         for _, fields in entries:
             raw = fields.get(b"event")
             if raw is None:
@@ -42,7 +43,9 @@ class StreamIngest(StreamConsumer):
                     "stream",
                 )
                 continue
-            accept_isolated(self.rt, raw, origin="stream", reclaimed=reclaimed)
+            raws.append(raw)
+        if raws:
+            accept_batch(self.rt, raws, origin="stream", reclaimed=reclaimed)
 
 
 def spawn() -> subprocess.Popen[Any]:

@@ -57,7 +57,7 @@ def _stream_ingest() -> Any:
 
 def test_stream_path_from_any_language(ledger: Any, run_of: Any) -> None:
     """A producer with only a Redis client XADDs the envelope; `circuit-os ingest` starts the run."""
-    from storage.ledger import rejected_events
+    from storage.ledger import list_runs, rejected_events
     from workers.runtime import runtime
 
     r = runtime().redis
@@ -65,11 +65,13 @@ def test_stream_path_from_any_language(ledger: Any, run_of: Any) -> None:
     good_id, bad_marker = new_id("stream"), new_id("junk")
     r.xadd(stream, {"event": "{not json " + bad_marker})
     r.xadd(stream, {"payload": bad_marker})
-    r.xadd(
-        stream, {"event": json.dumps({"type": "test.sequence", "source": "php-app", "id": good_id, "data": {"n": 5}})}
-    )
+    good = json.dumps({"type": "test.sequence", "source": "php-app", "id": good_id, "data": {"n": 5}})
+    r.xadd(stream, {"event": good})
+    r.xadd(stream, {"event": good})  # a producer's retry, in the same batch: it starts nothing more
     _stream_ingest().drain(timeout_s=10)
     assert run_of(good_id)["steps"][0]["output"] == {"doubled": 10}
+    time.sleep(0.5)
+    assert len(list_runs(ledger, event_id=good_id)) == 1
     rejected = [r for r in rejected_events(ledger, 200) if bad_marker in r["raw"]]
     assert {row["origin"] for row in rejected} == {"stream"}
     assert sorted(row["field"] for row in rejected) == ["(entry)", "(envelope)"]
