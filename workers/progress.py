@@ -18,6 +18,7 @@ import redis
 from celery.canvas import Signature
 
 from circuits.compiler import bind
+from workers import results
 from workers.recorder import ACTIVE, STARTED, done_key
 
 __all__ = ["ACTIVE", "launch", "moved", "saved_context", "track"]
@@ -64,4 +65,5 @@ def launch(canvas: Signature | dict[str, Any], ctx: dict[str, Any], **options: A
     """
     from workers.app import app  # at call time: the app installs the tasks, which reach this module
 
-    bind(canvas if isinstance(canvas, dict) else dict(canvas), ctx, app=app).apply_async(**options)
+    with results.dropping_new(app.backend):  # nobody waits on a run's results (see workers.results)
+        bind(canvas if isinstance(canvas, dict) else dict(canvas), ctx, app=app).apply_async(**options)

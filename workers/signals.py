@@ -11,6 +11,7 @@ from celery import Celery
 from celery.signals import (
     beat_init,
     before_task_publish,
+    task_postrun,
     worker_init,
     worker_process_shutdown,
     worker_ready,
@@ -21,7 +22,7 @@ from circuits.compiler import walk
 from circuits.errors import CircuitError
 from circuits.model import ActionStep
 from storage.migrate import upgrade
-from workers import children, ledger_writer, observe, outbox_relay, stream_ingest
+from workers import children, ledger_writer, observe, outbox_relay, results, stream_ingest
 from workers.runtime import runtime
 from workers.watchdog import Watchdog
 
@@ -38,7 +39,14 @@ def connect(app: Celery) -> None:
     worker_shutdown.connect(_on_shutdown, dispatch_uid="circuit-shutdown", weak=False)
     worker_process_shutdown.connect(_on_process_shutdown, dispatch_uid="circuit-proc-shutdown", weak=False)
     beat_init.connect(_on_beat_init, dispatch_uid="circuit-beat", weak=False)
+    task_postrun.connect(_drop_results, dispatch_uid="circuit-drop-results", weak=False)
     observe.connect(app)  # metrics, tracing, log format, message labels (issue 9)
+
+
+def _drop_results(sender: Any = None, **_: Any) -> None:
+    """A task that applied a chord leaves its header results registered; no worker waits on them."""
+    if sender is not None:
+        results.drop_all(sender.app.backend)
 
 
 def _on_beat_init(sender: Any = None, **_: Any) -> None:

@@ -36,6 +36,19 @@ def test_nested_parallel_blocks_join_their_outputs(run_of: Any) -> None:
     assert steps["inner"]["output"] == {"branches": 2}
 
 
+def test_parallel_runs_leave_no_result_subscriptions_behind(run_of: Any) -> None:
+    """Each chord registered its header results with the result backend (a Redis subscription each)
+    in the worker, for ever: 30 runs of this circuit left 150 behind. Nobody waits on them now."""
+    from workers.runtime import runtime
+
+    def subscriptions() -> int:
+        return sum(int(c.get("sub", 0)) + int(c.get("psub", 0)) for c in runtime().redis.client_list())
+
+    events = [publish("test.parallel", {"base": i}, id=new_id()) for i in range(30)]
+    assert all(run_of(e.id, "t-parallel")["status"] == "succeeded" for e in events)
+    assert subscriptions() < 10
+
+
 def test_branch_takes_then_or_else(run_of: Any) -> None:
     hot = publish("test.branch", {"score": 91}, id=new_id())
     cold = publish("test.branch", {"score": 12}, id=new_id())
