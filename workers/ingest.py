@@ -148,6 +148,7 @@ def _enqueue(rt: Runtime, starting: list[_Arrival], *, reclaimed: bool) -> None:
             progress.track(pipe, run_id, ctx, rt.settings.stall_after_s)
         recorder.add_records(pipe, a.records)
     replies = iter(pipe.execute())
+    sends: list[tuple[Entry, dict[str, Any]]] = []
     for a in starting:
         started = []
         for (entry, run_id), ctx in zip(a.runs, a.contexts, strict=True):
@@ -155,10 +156,13 @@ def _enqueue(rt: Runtime, starting: list[_Arrival], *, reclaimed: bool) -> None:
             # a half-processed event is sent again unless its run ended: a run sent twice is
             # harmless (each step runs once, see workers.claims), a run never sent is lost
             if is_new or (reclaimed and end is None):
-                _start(rt, entry, ctx)
+                sends.append((entry, ctx))
                 started.append(run_id)
         metrics.event(a.event.type, "accepted")
         a.accepted = Accepted(a.event.id, run_ids=started)
+    # higher trigger priority first: a hot lead read in the same batch as an import is sent before it
+    for entry, ctx in sorted(sends, key=lambda s: -s[0].circuit.trigger.priority):
+        _start(rt, entry, ctx)
 
 
 def _prepare(rt: Runtime, a: _Arrival, now: float) -> None:

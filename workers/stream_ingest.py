@@ -24,8 +24,10 @@ from workers.streams import Entry, StreamConsumer
 class StreamIngest(StreamConsumer):
     def __init__(self, rt: Runtime) -> None:
         # entries a dead ingest left pending are taken over after 15 s: taking over a live one's
-        # is harmless (accept dedupes event ids and re-sends only runs that have not ended)
-        super().__init__(rt.redis, rt.settings.event_stream, "ingest", batch=100, claim_idle_ms=15_000)
+        # is harmless (accept dedupes event ids and re-sends only runs that have not ended).
+        # 250 a batch: fewer round trips, and a hot lead sent before the rest of its batch, while a
+        # batch of the largest events (CIRCUIT_EVENT_MAX_BYTES each) stays bounded in memory
+        super().__init__(rt.redis, rt.settings.event_stream, "ingest", batch=250, claim_idle_ms=15_000)
         self.rt = rt
 
     def handle(self, entries: list[Entry], *, reclaimed: bool) -> None:
