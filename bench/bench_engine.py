@@ -1,154 +1,244 @@
-"""Circuits against plain Celery, side by side, on one Redis and one worker pool.
+"""Circuits against plain Celery, side by side, on one Redis and the same worker pools.
 
-    python -m bench.bench_engine [--chains 500] [--chords 200] [--latency 200]
+    python -m bench.bench_engine                     # everything, full sizes (many minutes)
+    python -m bench.bench_engine --quick             # everything, small sizes (a couple of minutes)
+    python -m bench.bench_engine --only burst,hot    # some sections: throughput,latency,burst,hot,scale,memory
 
-Starts its own Redis and PostgreSQL (the ledger is written to PostgreSQL, as in
-production) and one worker (prefork, 2 processes) that runs both the circuits and
-the plain tasks. Each pair is measured twice, alternating, and the better of each
-is printed. Bounded: every wait gives up after 120 s.
+Starts its own Redis (append-only file, fsync every second) and PostgreSQL (fsync and
+synchronous_commit on), the SQL ledger in PostgreSQL as in production, and Celery workers
+that run both the circuits and the plain tasks (bench/plain_tasks.py):
+
+* throughput: a 5-step circuit against a plain chain of 5, a 10-way parallel against a chord of
+  10 + 1, over rounds in which both sides alternate; ratios per round (best, median, spread);
+* latency: publish (apply_async) to the first step starting;
+* burst: many five-step runs at once, publish to run end per run (p50, p95, p99);
+* hot: one higher-priority run published right behind an import of many;
+* scale: one worker against two, plus a foreach over 1,000 items and a 50-way parallel;
+* memory: RSS of a fresh worker while it runs 10,000 runs, against 10,000 plain chains.
+
+Progress goes to stderr, the report to stdout at the end. Every wait is bounded (``--timeout``):
+a section that gives up stops the benchmark with a message, and the figures measured so far are printed.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
-from pathlib import Path
+from collections.abc import Callable
+from dataclasses import dataclass, fields
 from typing import Any
 
-import sqlalchemy as sa
+from bench.engine_common import (
+    ROOT,
+    GaveUp,
+    Limits,
+    Workers,
+    durability,
+    machine,
+    note,
+    release_pending,
+    subscriptions,
+)
 
-ROOT = Path(__file__).resolve().parent.parent
-WAIT_S = 120.0
-
-
-def _wait(check: Any, what: str) -> float:
-    deadline = time.monotonic() + WAIT_S
-    while time.monotonic() < deadline:
-        if check():
-            return time.perf_counter()
-        time.sleep(0.02)
-    raise SystemExit(f"bench: gave up waiting for {what}")
-
-
-class _Progress:
-    """Checks keys in order from the first one not yet there, so waiting costs the worker little CPU."""
-
-    def __init__(self, r: Any, keys: list[str], field: str | None = None) -> None:
-        self.r, self.keys, self.field, self.pos = r, keys, field, 0
-
-    def __call__(self) -> bool:
-        while self.pos < len(self.keys):
-            batch = self.keys[self.pos : self.pos + 50]
-            pipe = self.r.pipeline(transaction=False)
-            for k in batch:
-                pipe.hexists(k, self.field) if self.field else pipe.exists(k)
-            found = pipe.execute()
-            done = next((i for i, ok in enumerate(found) if not ok), len(batch))
-            self.pos += done
-            if done < len(batch):
-                return False
-        return True
+SECTIONS = ("throughput", "latency", "burst", "hot", "scale", "memory")
 
 
-def _all_exist(r: Any, keys: list[str]) -> Any:
-    return _Progress(r, keys)
+@dataclass
+class Sizes:
+    rounds: int = 5
+    chains: int = 500
+    chords: int = 200
+    latency: int = 200
+    burst: int = 300
+    imported: int = 1000
+    scale_rounds: int = 2
+    foreach_items: int = 1000
+    wide: int = 40
+    memory_runs: int = 10_000
+    memory_batch: int = 1000
 
 
-def plain_chains(r: Any, n: int) -> float:
-    from celery import chain
-
-    from bench.plain_tasks import noop
-
-    t0 = time.perf_counter()
-    results = [chain(noop.s(i), noop.s(), noop.s(), noop.s(), noop.s()).apply_async() for i in range(n)]
-    keys = [f"celery-task-meta-{res.id}" for res in results]
-    return n / (_wait(_all_exist(r, keys), "plain chains") - t0)
-
-
-def plain_chords(r: Any, n: int) -> float:
-    from celery import chord
-
-    from bench.plain_tasks import noop
-
-    t0 = time.perf_counter()
-    results = [chord([noop.s(j) for j in range(10)], noop.s()).apply_async() for _ in range(n)]
-    keys = [f"celery-task-meta-{res.id}" for res in results]
-    return n / (_wait(_all_exist(r, keys), "plain chords") - t0)
-
-
-def circuit_runs(
-    r: Any, engine: sa.Engine, event_type: str, circuit: str, n: int, mode: str = "worker"
-) -> tuple[float, float]:
-    """(runs/s until every run ended, runs/s until the ledger in SQL shows them all)."""
-    from storage.ledger import RunRow
-    from workers.ingest import run_id_for
-    from workers.publish import publish
-    from workers.runtime import runtime
-
-    runtime().settings.publish_mode = mode  # type: ignore[assignment]
-    t0 = time.perf_counter()
-    events = [publish(event_type, {"i": i}) for i in range(n)]
-    run_ids = [run_id_for(e, circuit) for e in events]
-
-    ended = _Progress(r, [f"circuit:done:{rid}" for rid in run_ids], "__end__")
-
-    def recorded() -> bool:
-        with engine.connect() as conn:
-            q = sa.select(sa.func.count()).where(RunRow.id.in_(run_ids), RunRow.status == "succeeded")
-            return conn.execute(q).scalar() == n
-
-    done = _wait(ended, f"{circuit} runs")
-    in_sql = _wait(recorded, f"{circuit} ledger")
-    return n / (done - t0), n / (in_sql - t0)
+QUICK = Sizes(
+    rounds=1,
+    chains=50,
+    chords=20,
+    latency=20,
+    burst=50,
+    imported=100,
+    scale_rounds=1,
+    foreach_items=200,
+    wide=5,
+    memory_runs=1000,
+    memory_batch=100,
+)
+HELP = {
+    "rounds": "throughput rounds",
+    "chains": "runs per measurement of the 5-step sequence (and plain chains)",
+    "chords": "runs per measurement of the 10-way parallel (and plain chords)",
+    "latency": "single-step runs timed for latency",
+    "burst": "runs published at once in the burst",
+    "imported": "runs of the import the hot run is published behind",
+    "scale_rounds": "rounds of each scale measurement (best kept)",
+    "foreach_items": "items of the foreach run and of the plain group (the engine caps foreach at 1000)",
+    "wide": "runs of the 50-way parallel (and plain chords of 50 + 1)",
+    "memory_runs": "runs (and plain chains) in the memory section",
+    "memory_batch": "runs published per memory batch",
+}
 
 
-def latency(r: Any, engine: sa.Engine, n: int, mode: str, plain_too: bool = True) -> tuple[list[float], list[float]]:
-    """Milliseconds from publish to the first step starting (circuits) / apply_async to start (plain)."""
-    from bench.plain_tasks import started
-    from storage.ledger import StepRow
-    from workers.ingest import run_id_for
-    from workers.publish import publish
-    from workers.runtime import runtime
-
-    runtime().settings.publish_mode = mode  # type: ignore[assignment]
-    sent: dict[str, float] = {}
-    for _ in range(n):
-        t = time.time()
-        sent[run_id_for(publish("bench.latency", {}), "bench-latency")] = t
-        time.sleep(0.01)
-
-    def recorded() -> bool:
-        with engine.connect() as conn:
-            return conn.execute(sa.select(sa.func.count()).where(StepRow.run_id.in_(sent))).scalar() == n
-
-    _wait(recorded, "latency runs")
-    with engine.connect() as conn:
-        rows = conn.execute(sa.select(StepRow.run_id, StepRow.started_at).where(StepRow.run_id.in_(sent))).all()
-    ours = sorted((row.started_at.timestamp() - sent[row.run_id]) * 1000 for row in rows)
-    plain: list[float] = []
-    for _ in range(n if plain_too else 0):
-        plain.append(started.apply_async((time.time(),)).get(timeout=30) * 1000)
-        time.sleep(0.01)
-    return ours, sorted(plain)
+def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, Sizes, list[str]]:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="small sizes everywhere, one round (a check, not figures)")
+    parser.add_argument("--only", default=",".join(SECTIONS), help=f"comma list of sections: {','.join(SECTIONS)}")
+    parser.add_argument("--concurrency", type=int, default=2, help="pool processes of the single worker")
+    parser.add_argument(
+        "--scale-concurrency", type=int, default=1, help="pool processes of EACH of the two workers in 'scale'"
+    )
+    parser.add_argument("--timeout", type=float, default=240.0, help="the longest any one wait may take, seconds")
+    for f in fields(Sizes):
+        parser.add_argument(f"--{f.name.replace('_', '-')}", type=int, default=None, dest=f.name, help=HELP[f.name])
+    args = parser.parse_args(argv)
+    sizes = QUICK if args.quick else Sizes()
+    sizes = Sizes(**{f.name: getattr(args, f.name) or getattr(sizes, f.name) for f in fields(Sizes)})
+    only = [s.strip() for s in args.only.split(",") if s.strip()]
+    unknown = [s for s in only if s not in SECTIONS]
+    if unknown or not only:
+        parser.error(f"--only takes a comma list of {', '.join(SECTIONS)}; unknown: {', '.join(unknown) or 'none'}")
+    if sizes.memory_runs < 2 * sizes.memory_batch or sizes.memory_runs % sizes.memory_batch:
+        parser.error("--memory-runs must be a multiple of --memory-batch, at least two batches")
+    return args, sizes, only
 
 
-def pct(values: list[float], p: float) -> float:
-    return values[min(len(values) - 1, int(p * len(values)))]
+class Report:
+    def __init__(self) -> None:
+        self.header: list[str] = []
+        self.sections: list[list[str]] = []
+        self.problem: str | None = None
+
+    def add(self, lines: list[str]) -> None:
+        self.sections.append(lines)
+
+    def print(self) -> None:
+        out = [*self.header]
+        for lines in self.sections:
+            out += ["", *lines]
+        if self.problem:
+            out += ["", f"STOPPED: {self.problem}"]
+        print("\n".join(out), flush=True)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--chains", type=int, default=500)
-    parser.add_argument("--chords", type=int, default=200)
-    parser.add_argument("--latency", type=int, default=200)
-    parser.add_argument("--concurrency", type=int, default=2)
-    parser.add_argument("--rounds", type=int, default=2)
-    args = parser.parse_args()
+def _warm_up(r: Any, engine: Any) -> None:
+    from bench.engine_throughput import SEQUENCE, circuit_runs, plain_chains
 
-    from workers.embedded import CeleryProcess, EmbeddedPostgres, EmbeddedRedis
+    plain_chains(r, 20)
+    circuit_runs(r, engine, *SEQUENCE, 20)
 
-    with EmbeddedRedis() as redis_url, EmbeddedPostgres() as pg_url:
+
+class Bench:
+    """The sections, in order, on the workers each needs; figures go into ``report``."""
+
+    def __init__(self, args: argparse.Namespace, sizes: Sizes, only: list[str], r: Any, engine: Any, app: Any) -> None:
+        from bench.engine_scale import Scale
+        from bench.engine_scale import Sizes as ScaleSizes
+
+        self.args, self.sizes, self.only, self.r, self.engine = args, sizes, only, r, engine
+        self.workers = Workers(app, os.environ.copy())
+        self.report = Report()
+        self.scale = Scale(
+            ScaleSizes(sizes.chains, sizes.chords, sizes.foreach_items, sizes.wide),
+            sizes.scale_rounds,
+            one=f"1 worker, prefork -c {args.concurrency}",
+            two=f"2 workers (-n w1@%h, -n w2@%h), prefork -c {args.scale_concurrency} each",
+        )
+        self.scale_reported = False
+
+    def run(self) -> None:
+        if any(s in self.only for s in SECTIONS[:5]):
+            note(f"starting one worker (-c {self.args.concurrency})")
+            self.workers.start("main", self.args.concurrency)
+            self.workers.ready()
+            _warm_up(self.r, self.engine)
+            self.single_worker()
+            if "scale" in self.only:
+                self.run_scale()
+            self.workers.stop()
+        if "memory" in self.only:
+            from bench.engine_memory import run_memory
+
+            s = self.sizes
+            self.section(
+                "memory",
+                lambda: run_memory(
+                    self.r, self.engine, self.workers, s.memory_runs, s.memory_batch, self.args.concurrency
+                ),
+            )
+
+    def section(self, what: str, fn: Callable[[], Any]) -> None:
+        started = time.monotonic()
+        lines = fn().report()
+        lines[0] = f"[{what}, {time.monotonic() - started:.0f} s] {lines[0]}"
+        self.report.add(lines)
+
+    def single_worker(self) -> None:
+        from bench import engine_burst, engine_throughput
+
+        r, engine, s = self.r, self.engine, self.sizes
+        if "throughput" in self.only:
+            self.section(
+                "throughput", lambda: engine_throughput.run_throughput(r, engine, s.rounds, s.chains, s.chords)
+            )
+        if "latency" in self.only:
+            self.section("latency", lambda: engine_throughput.run_latency(r, engine, s.latency))
+        if "burst" in self.only:
+            self.section("burst", lambda: engine_burst.run_burst(r, engine, s.burst))
+        if "hot" in self.only:
+            self.section("hot", lambda: engine_burst.run_hot(r, engine, s.imported))
+
+    def run_scale(self) -> None:
+        """One worker (already running) first, then two fresh ones."""
+        from bench.engine_scale import measure
+
+        started = time.monotonic()
+        scale, rounds = self.scale, self.sizes.scale_rounds
+        scale.figures["one"] = measure(self.r, self.engine, scale.sizes, rounds, "1 worker")
+        scale.subscriptions["1"] = subscriptions(self.r)
+        self.workers.stop()
+        note(f"starting two workers (-c {self.args.scale_concurrency} each)")
+        self.workers.start("w1", self.args.scale_concurrency)
+        self.workers.start("w2", self.args.scale_concurrency)
+        self.workers.ready()
+        _warm_up(self.r, self.engine)
+        scale.figures["two"] = measure(self.r, self.engine, scale.sizes, rounds, "2 workers")
+        scale.subscriptions["2"] = subscriptions(self.r)
+        lines = scale.report()
+        lines[0] = f"[scale, {time.monotonic() - started:.0f} s] {lines[0]}"
+        self.report.add(lines)
+        self.scale_reported = True
+
+    def header(self, quick: bool) -> None:
+        servers = durability(self.r, self.engine)
+        self.report.header = [
+            "Circuit OS vs plain Celery: one Redis, the ledger to PostgreSQL; both sides on the same workers "
+            "(celery -A workers worker, prefork, every queue).",
+            f"Machine: {machine()}.",
+            *(f"Durability, as the server reports it: {line}." for line in servers),
+            f"Sizes: {'--quick, ' if quick else ''}"
+            + ", ".join(f"{f.name} {getattr(self.sizes, f.name)}" for f in fields(Sizes))
+            + f"; sections: {', '.join(self.only)}; every wait gives up after {self.args.timeout:g} s.",
+        ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    args, sizes, only = parse_args(argv)
+    Limits.wait_s = args.timeout
+
+    from circuits.errors import CircuitError
+    from workers.embedded import EmbeddedPostgres, EmbeddedRedis
+
+    started = time.monotonic()
+    with EmbeddedRedis(appendonly=True) as redis_url, EmbeddedPostgres(durable=True) as pg_url:
         os.environ.update(
             {
                 "CIRCUIT_REDIS_URL": redis_url,
@@ -163,73 +253,25 @@ def main() -> None:
 
         rt = runtime()
         upgrade(rt.engine)
-        worker = CeleryProcess(
-            [
-                "worker",
-                "-c",
-                str(args.concurrency),
-                "-I",
-                "bench.plain_tasks",
-                "--loglevel",
-                "WARNING",
-                "--without-mingle",
-                "--without-gossip",
-            ],
-            os.environ.copy(),
-            ROOT / ".circuit-os" / "bench-worker.log",
-            cwd=ROOT,
-        ).start()
+        bench = Bench(args, sizes, only, rt.redis, rt.engine, app)
+        bench.header(args.quick)
         try:
-            worker.wait_ready(app)
-            r = rt.redis
-            plain_chains(r, 50)
-            circuit_runs(r, rt.engine, "bench.sequence", "bench-sequence", 50)
-            rows: dict[str, list[float]] = {k: [] for k in ("pc", "cs", "cs_sql", "csd", "pd", "cp", "cp_sql", "cpd")}
-            for _ in range(args.rounds):
-                rows["pc"].append(plain_chains(r, args.chains))
-                a, b = circuit_runs(r, rt.engine, "bench.sequence", "bench-sequence", args.chains)
-                rows["cs"].append(a)
-                rows["cs_sql"].append(b)
-                rows["csd"].append(
-                    circuit_runs(r, rt.engine, "bench.sequence", "bench-sequence", args.chains, "direct")[0]
-                )
-                rows["pd"].append(plain_chords(r, args.chords))
-                a, b = circuit_runs(r, rt.engine, "bench.parallel", "bench-parallel", args.chords)
-                rows["cp"].append(a)
-                rows["cp_sql"].append(b)
-                rows["cpd"].append(
-                    circuit_runs(r, rt.engine, "bench.parallel", "bench-parallel", args.chords, "direct")[0]
-                )
-            ours, plain = latency(r, rt.engine, args.latency, "worker")
-            ours_direct, _ = latency(r, rt.engine, args.latency, "direct", plain_too=False)
+            bench.run()
+        except (GaveUp, CircuitError) as exc:
+            bench.report.problem = str(exc)
+            if bench.scale.figures and not bench.scale_reported:
+                bench.report.add(bench.scale.report())
+        except KeyboardInterrupt:
+            bench.report.problem = "interrupted"
         finally:
-            worker.stop()
+            release_pending()  # after a wait gave up: no result object may unsubscribe at exit, Redis gone
+            bench.workers.stop()
             rt.close()
-
-    best = {k: max(v) for k, v in rows.items()}
-    print(
-        f"\nCircuit OS vs plain Celery: one Redis, one worker (prefork -c {args.concurrency}), "
-        f"ledger to PostgreSQL; best of {args.rounds} rounds"
-    )
-    print(
-        f"{'workload':<34}{'plain Celery':>13}{'circuit':>10}{'ratio':>8}{'direct':>10}{'ratio':>8}"
-        f"{'in SQL ledger':>15}"
-    )
-    for label, plain_key, ours_key in (
-        ("5-step sequence (runs/s)", "pc", "cs"),
-        ("10-way parallel + join (runs/s)", "pd", "cp"),
-    ):
-        p, o, d = best[plain_key], best[ours_key], best[ours_key + "d"]
-        print(f"{label:<34}{p:>13.1f}{o:>10.1f}{o / p:>7.2f}x{d:>10.1f}{d / p:>7.2f}x{best[ours_key + '_sql']:>15.1f}")
-    for label, q in (("publish to first step p50 (ms)", 0.5), ("publish to first step p99 (ms)", 0.99)):
-        print(f"{label:<34}{pct(plain, q):>13.2f}{pct(ours, q):>10.2f}{'':>8}{pct(ours_direct, q):>10.2f}")
-    print(
-        "circuit = publish() to the event stream, read beside the worker (default); "
-        "direct = CIRCUIT_PUBLISH_MODE=direct, the producer enqueues the run itself.\n"
-        "plain latency = apply_async to task start. 'in SQL ledger' = runs/s until "
-        "PostgreSQL shows every run succeeded (default mode)."
-    )
+    report = bench.report
+    report.header[0] += f" Took {time.monotonic() - started:.0f} s."
+    report.print()
+    return 1 if report.problem else 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -30,7 +30,10 @@ PASSWORD = "bench-graph-password"
 
 def _percentiles(ms: list[float]) -> str:
     ms = sorted(ms)
-    pick = lambda q: ms[min(len(ms) - 1, int(q * len(ms)))]  # noqa: E731
+
+    def pick(q: float) -> float:
+        return ms[min(len(ms) - 1, int(q * len(ms)))]
+
     return (
         f"n={len(ms)} p50={statistics.median(ms):.1f} ms p95={pick(0.95):.1f} ms "
         f"p99={pick(0.99):.1f} ms max={ms[-1]:.1f} ms mean={statistics.fmean(ms):.1f} ms"

@@ -119,7 +119,11 @@ def ingest_kill(lab: Lab, runs: int = 600, kills: int = 3, deadline_s: float = 1
     for _ in range(kills):
         before = _pending(lab)  # entries a killed ingest left pending stay so until they are reclaimed
         lab.start_ingest()
-        if not _until(lambda b=before: _pending(lab) > b, 30, 0.005):
+
+        def grew(b: int = before) -> bool:
+            return _pending(lab) > b
+
+        if not _until(grew, 30, 0.005):
             break  # it never took a batch (the backlog is gone, or it does not start)
         time.sleep(random.uniform(0.0, 0.1))
         lab.kill_ingest()

@@ -209,7 +209,7 @@ def circuit_texts(draw: st.DrawFn) -> str:
     for _ in range(draw(st.integers(1, 3))):
         data = _mutate(draw, data)
     try:
-        return yaml.safe_dump(data, allow_unicode=draw(st.booleans()), width=10**6)
+        return str(yaml.safe_dump(data, allow_unicode=draw(st.booleans()), width=10**6))
     except (yaml.YAMLError, RecursionError, ValueError):
         return base
 
@@ -253,7 +253,7 @@ NUMBERS = st.one_of(
 )
 STRINGS = st.one_of(
     st.sampled_from(["''", "'a'", "'%s'", "'{}'", "'%999999999d'", "'{:>999999999}'", "'\\t'", "'x' * 1000"]),
-    st.text(st.characters(exclude_categories=("Cs",)), max_size=10).map(repr),
+    st.text(st.characters(exclude_categories=["Cs"]), max_size=10).map(repr),
 )
 
 

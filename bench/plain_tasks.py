@@ -10,7 +10,13 @@ def noop(x=None):  # type: ignore[no-untyped-def]
     return x
 
 
-@app.task(name="bench.started", queue="core")
+@app.task(name="bench.started", queue="core")  # type: ignore[untyped-decorator]
 def started(sent_at: float) -> float:
     """Seconds from apply_async to the task starting."""
     return time.time() - sent_at
+
+
+@app.task(name="bench.stamp", queue="core")
+def stamp(x=None):  # type: ignore[no-untyped-def]
+    """The wall-clock time (``time.time()``) this task ran: the last link of a chain whose end is timed."""
+    return time.time()
