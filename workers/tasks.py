@@ -71,8 +71,14 @@ def install(app: Celery) -> None:
         return steps.foreach(self, ctx, step)
 
     @app.task(name=steps.FOREACH_JOIN_TASK, bind=True, base=CircuitTask)
-    def foreach_join(self: Task, results: list[dict[str, Any]], step: dict[str, Any], offset: int) -> dict[str, Any]:
-        return steps.foreach_join(self, results, step, offset)
+    def foreach_join(
+        self: Task,
+        results: list[dict[str, Any]],
+        step: dict[str, Any],
+        offset: int,
+        gathered: list[Any] | None = None,
+    ) -> dict[str, Any]:
+        return steps.foreach_join(self, results, step, offset, gathered)
 
     @app.task(name=WAIT_TASK, bind=True, base=CircuitTask)
     def wait(self: Task, ctx: dict[str, Any], step: dict[str, Any]) -> dict[str, Any]:
