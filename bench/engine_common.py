@@ -103,23 +103,13 @@ def results(r: Any, task_ids: list[str]) -> dict[str, Any]:
 def release_pending() -> int:
     """Drop every result this process still listens for; returns how many there were.
 
-    Applying a chord (plain, or a circuit's parallel block in direct mode, which the producer
-    launches) registers its header's results with the result backend, which keeps them and their
-    Redis subscriptions until someone waits on them; nobody does here. Called after each
-    measurement (not timed), so they do not pile up from one measurement to the next, nor outlive
-    Redis at exit."""
+    The bench's plain chords register their header results with the result backend (a Redis
+    subscription each) and nobody waits on them here. Called after each measurement (not timed),
+    so they do not pile up from one measurement to the next, nor outlive Redis at exit."""
+    from workers import results
     from workers.app import app
 
-    backend = app.backend
-    found = [
-        res
-        for mapping in getattr(backend, "_pending_results", ())
-        for waiters in list(mapping.values())
-        for res in list(waiters.values())
-    ]
-    for res in found:
-        backend.remove_pending_result(res)
-    return len(found)
+    return results.drop_all(app.backend)
 
 
 def subscriptions(r: Any) -> int:
