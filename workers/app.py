@@ -7,10 +7,11 @@ import importlib
 import kombu.pools
 from celery import Celery
 
-from workers import signals, tasks
+from workers import broker, signals, tasks
 
 
 def create_app() -> Celery:
+    broker.install()
     app = Celery("circuit_os")
     app.config_from_object("celeryconfig")
     tasks.install(app)
