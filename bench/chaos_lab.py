@@ -358,6 +358,9 @@ class Lab:
                 "CIRCUIT_CIRCUITS": str(CIRCUITS),
                 "CIRCUIT_ACTION_MODULES": "circuits.builtin,bench.chaos_actions",
                 "CIRCUIT_HOME": str(home),
+                # the stream is read by the lab's own `circuit-os ingest` only, so that killing it leaves
+                # a backlog behind (readers beside the workers kept up and the kill found nothing to cut)
+                "CIRCUIT_INGEST_IN_WORKER": "false",
                 "CHAOS_EFFECTS_URL": self.effects_redis.url,
                 "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p),
                 **self.settings,
