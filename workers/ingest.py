@@ -83,9 +83,8 @@ def accept_batch(rt: Runtime, raws: list[Any], *, origin: str, reclaimed: bool =
         except EventError as exc:
             reject(rt, raw, exc, origin)
             arrivals.append(None)
-    done = _accept_many(rt, [a for a in arrivals if a is not None], reclaimed=reclaimed, raws=raws, origin=origin)
-    by_id = {id(a): a for a in done}
-    return [by_id[id(a)].accepted if a is not None and id(a) in by_id else None for a in arrivals]
+    _accept_many(rt, [a for a in arrivals if a is not None], reclaimed=reclaimed, isolate=True, origin=origin)
+    return [a.accepted if a is not None else None for a in arrivals]  # None too for a dead-lettered one
 
 
 def _accept_many(
@@ -93,12 +92,12 @@ def _accept_many(
     arrivals: list[_Arrival],
     *,
     reclaimed: bool,
-    raws: list[Any] | None = None,
+    isolate: bool = False,
     origin: str = "",
 ) -> list[_Arrival]:
-    """The steps of :func:`accept` for many events at once. With ``raws`` (a batch), an event whose
+    """The steps of :func:`accept` for many events at once. With ``isolate`` (a batch), an event whose
     matching fails is a dead letter and left out of the answer; otherwise the error is raised."""
-    kept = _screen(rt, arrivals, reclaimed=reclaimed, isolate=raws is not None, origin=origin)
+    kept = _screen(rt, arrivals, reclaimed=reclaimed, isolate=isolate, origin=origin)
     _enqueue(rt, [a for a in kept if a.accepted is None], reclaimed=reclaimed)
     return kept
 
