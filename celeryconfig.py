@@ -4,10 +4,14 @@ from kombu import Queue
 
 from circuits.actions import QUEUES
 from circuits.settings import get_settings
+from workers.broker import transport_for
 
 _s = get_settings()
 
 broker_url = _s.redis_url
+# kombu's Redis transport, with messages that can ride on a pipeline (workers.broker): a step's done
+# mark and its next step go to Redis in one round trip
+broker_transport = transport_for(broker_url)
 result_backend = _s.redis_url
 broker_connection_retry_on_startup = True
 broker_connection_max_retries = None  # a worker waits for Redis to come back, however long it takes

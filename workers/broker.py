@@ -1,4 +1,13 @@
-"""A guard around a kombu race that could kill a worker's main process when Redis goes away.
+"""Our kombu Redis transport: messages that ride on a pipeline, and a guard around a kombu race.
+
+**Riding** (:func:`riding`): inside ``with riding(pipe):``, whatever this thread publishes to the
+broker (a task message, its task-sent event) is queued on ``pipe`` instead of sent at once, through
+kombu's own publish-batch hook (``_publish_batch``, the one ``Producer.batch()`` uses). The caller
+executes ``pipe``: a step's done mark and its next step's message then go in one MULTI (one round
+trip, all or nothing), and ingest sends a whole batch of runs in one round trip. It needs the broker
+on the same Redis as the engine's state (:func:`can_ride`); otherwise callers send as Celery does.
+
+**The guard** is around a kombu race that could kill a worker's main process when Redis goes away.
 
 When the broker connection drops, Celery closes the connection; closing its channel restores the
 unacknowledged messages, which needs the channel's Redis pool. If the transport has already let go
@@ -14,10 +23,18 @@ then reconnects, and the messages that were not restored come back after the vis
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
+from urllib.parse import urlsplit
 
 import redis.exceptions
 from kombu.transport import redis as kombu_redis
+
+#: ``broker_transport`` for a ``redis://`` broker (celeryconfig): kombu's Redis transport with riding.
+TRANSPORT = "workers.broker:Transport"
+_riding = threading.local()
 
 _original = kombu_redis.Channel._connparams
 
@@ -31,3 +48,48 @@ def _connparams(self: Any, asynchronous: bool = False) -> Any:
 def install() -> None:
     """Idempotent."""
     kombu_redis.Channel._connparams = _connparams
+
+
+class _Onto:
+    """kombu's ``_publish_batch`` protocol: each final Redis command of a publish goes onto ``pipe``."""
+
+    def __init__(self, pipe: Any) -> None:
+        self.pipe = pipe
+
+    def add(self, name: str, *args: Any) -> None:
+        getattr(self.pipe, name)(*args)
+
+
+class Channel(kombu_redis.Channel):
+    def basic_publish(self, message: Any, exchange: str, routing_key: str, **kwargs: Any) -> Any:
+        pipe = getattr(_riding, "pipe", None)
+        if pipe is not None and kwargs.get("_publish_batch") is None:
+            kwargs["_publish_batch"] = _Onto(pipe)
+        return super().basic_publish(message, exchange, routing_key, **kwargs)
+
+
+class Transport(kombu_redis.Transport):
+    Channel = Channel
+
+
+def transport_for(url: str) -> str | None:
+    """Our transport for a plain ``redis://`` URL; None (kombu's choice) for TLS, sentinel and others."""
+    return TRANSPORT if urlsplit(url).scheme == "redis" else None
+
+
+def can_ride(app: Any, state_url: str) -> bool:
+    """Messages can ride on a pipeline of the engine's state Redis: our transport, the same server."""
+    conf = app.conf
+    return bool(conf.broker_transport == TRANSPORT and conf.broker_url == state_url)
+
+
+@contextmanager
+def riding(pipe: Any) -> Iterator[None]:
+    """Queue this thread's broker publishes on ``pipe`` (a pipeline on the broker's Redis) until the block
+    ends; the caller executes ``pipe``. Nothing is sent if it is never executed."""
+    before = getattr(_riding, "pipe", None)
+    _riding.pipe = pipe
+    try:
+        yield
+    finally:
+        _riding.pipe = before

@@ -11,9 +11,10 @@ from typing import Any
 from circuits.catalog import Entry
 from circuits.errors import EventError
 from circuits.events import Event, parse_event
-from workers import durable, limits, metrics, progress, recorder
+from workers import broker, durable, limits, metrics, progress, recorder
 from workers.context import new_context
-from workers.patience import OUTAGE
+from workers.patience import OUTAGE, patient
+from workers.progress import app_of_launch
 from workers.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -160,8 +161,7 @@ def _enqueue(rt: Runtime, starting: list[_Arrival], *, reclaimed: bool) -> None:
         metrics.event(a.event.type, "accepted")
         a.accepted = Accepted(a.event.id, run_ids=started)
     # higher trigger priority first: a hot lead read in the same batch as an import is sent before it
-    for entry, ctx in sorted(sends, key=lambda s: -s[0].circuit.trigger.priority):
-        _start(rt, entry, ctx)
+    _start_all(rt, sorted(sends, key=lambda s: -s[0].circuit.trigger.priority))
 
 
 def _prepare(rt: Runtime, a: _Arrival, now: float) -> None:
@@ -194,10 +194,30 @@ def _observe(rt: Runtime, event: Event, event_ctx: dict[str, Any]) -> None:
             accept(rt, fired, only=entry)  # its own event: dedupe makes a repeat start nothing
 
 
-def _start(rt: Runtime, entry: Entry, ctx: dict[str, Any]) -> None:
-    # a run may wait for a slot of its tenant (governor) or of its concurrency key instead
-    if limits.admit_tenant(rt, ctx) and limits.admit(rt, entry, ctx):
-        progress.launch(entry.canvas, ctx, priority=progress.new_run_priority(entry.circuit.trigger.priority))
+def _start_all(rt: Runtime, runs: list[tuple[Entry, dict[str, Any]]]) -> None:
+    """Send the runs that may start now, in order; a run may wait for a slot of its tenant (governor)
+    or of its concurrency key instead. Their messages go to Redis in one round trip when they can
+    ride on a pipeline (:mod:`workers.broker`); a repeat after a lost reply only sends duplicates,
+    which the step claims make harmless."""
+    go = [(e, ctx) for e, ctx in runs if limits.admit_tenant(rt, ctx) and limits.admit(rt, e, ctx)]
+    if not go:
+        return
+
+    def send() -> None:
+        for entry, ctx in go:
+            progress.launch(entry.canvas, ctx, priority=progress.new_run_priority(entry.circuit.trigger.priority))
+
+    if not broker.can_ride(app_of_launch(), rt.settings.redis_url):
+        send()
+        return
+
+    def ride() -> None:
+        pipe = rt.redis.pipeline(transaction=False)
+        with broker.riding(pipe):
+            send()
+        pipe.execute()
+
+    patient(ride, rt.settings.redis_wait_s, "starting runs")
 
 
 def _records(

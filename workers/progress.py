@@ -63,7 +63,13 @@ def launch(canvas: Signature | dict[str, Any], ctx: dict[str, Any], **options: A
     Bound to our app explicitly: a signature without one goes through Celery's *current* app,
     which is whichever app a library or test created last.
     """
-    from workers.app import app  # at call time: the app installs the tasks, which reach this module
-
+    app = app_of_launch()
     with results.dropping_new(app.backend):  # nobody waits on a run's results (see workers.results)
         bind(canvas if isinstance(canvas, dict) else dict(canvas), ctx, app=app).apply_async(**options)
+
+
+def app_of_launch() -> Any:
+    """Our Celery app (imported at call time: the app installs the tasks, which reach this module)."""
+    from workers.app import app
+
+    return app

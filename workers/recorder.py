@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 import redis
@@ -65,10 +66,12 @@ def step_done(
     records: list[dict[str, Any]],
     stall_s: float,
     tokens: int = 0,
+    then: Callable[[redis.client.Pipeline], None] | None = None,
 ) -> None:
     """Mark a step done (for redelivery and resumes), free its lease, add the LLM ``tokens`` it used to the
     run's count, append its ledger records: one round trip, all or nothing (MULTI), so it can be repeated
-    after a lost connection (such a repeat may count the tokens twice: a governor errs towards stopping)."""
+    after a lost connection (such a repeat may count the tokens twice: a governor errs towards stopping).
+    ``then(pipe)`` adds more to the same MULTI (the next step's message, see :mod:`workers.broker`)."""
     pipe = r.pipeline(transaction=True)
     pipe.hset(done_key(run_id), step_key, output_json)  # the hash's TTL was set when the run started
     if tokens:
@@ -76,6 +79,8 @@ def step_done(
     pipe.delete(claim_key(run_id, step_key))
     pipe.zadd(ACTIVE, {run_id: time.time() + stall_s}, xx=True)
     add_records(pipe, records)
+    if then is not None:
+        then(pipe)
     pipe.execute()
 
 

@@ -9,10 +9,11 @@ from __future__ import annotations
 import json
 import random
 import time
+from collections.abc import Callable
 from typing import Any
 
 from celery import Task
-from celery.canvas import Signature, chord
+from celery.canvas import Signature, chord, signature
 from celery.exceptions import Ignore, SoftTimeLimitExceeded
 from pydantic import ValidationError
 
@@ -21,7 +22,7 @@ from circuits.compiler import CONTROL_QUEUE, bind
 from circuits.errors import PermanentError
 from circuits.expressions import evaluate, render
 from storage.ledger import bounded
-from workers import governors, lifecycle, limits, metrics, progress, recorder
+from workers import broker, governors, lifecycle, limits, metrics, progress, recorder
 from workers.context import enter_loop, leave_loop, merge, scope, step_key, step_log, with_output
 from workers.patience import patient
 from workers.runtime import Runtime, runtime
@@ -118,18 +119,41 @@ def run_action(
     ]
     if step["final"]:
         records.append(recorder.run_end(run_id, "succeeded"))
+    with_output(ctx, step["id"], output)
+    then = _next_step_rides(task, rt, ctx)
     patient(
         lambda: recorder.step_done(
-            rt.redis, run_id, key, out_json, records, rt.settings.stall_after_s, governors.tokens_of(output)
+            rt.redis, run_id, key, out_json, records, rt.settings.stall_after_s, governors.tokens_of(output), then
         ),
         rt.settings.redis_wait_s,
         "recording a step",
     )
+    if then is not None:
+        task.request.chain = None  # sent above; Celery would send it again
     metrics.step_ended(spec.name, started)
-    with_output(ctx, step["id"], output)
     if step["final"]:
         lifecycle.run_ended(rt, ctx, "succeeded")
     return ctx
+
+
+def _next_step_rides(task: Task, rt: Runtime, ctx: dict[str, Any]) -> Callable[[Any], None] | None:
+    """What sends the next step of the chain on the step's done MULTI (one round trip, and never a done
+    mark without its next step), as Celery would send it after the task returns; None where the message
+    cannot ride (no next step in a chain, or the broker is not the engine's Redis)."""
+    chain = task.request.chain
+    if not chain or not broker.can_ride(task.app, rt.settings.redis_url):
+        return None
+    parent = task.request.id
+    root = task.request.root_id or parent
+    priority = task.request.delivery_info.get("priority") if task.app.conf.task_inherit_parent_priority else None
+
+    def send(pipe: Any) -> None:
+        with broker.riding(pipe):
+            signature(chain[-1], app=task.app).apply_async(
+                (ctx,), chain=chain[:-1], parent_id=parent, root_id=root, priority=priority
+            )
+
+    return send
 
 
 def _emit(envelope: dict[str, Any]) -> None:
