@@ -4,6 +4,7 @@ from kombu import Queue
 
 from circuits.actions import QUEUES
 from circuits.settings import get_settings
+from workers.backend import backend_url
 from workers.broker import transport_for
 
 _s = get_settings()
@@ -12,7 +13,8 @@ broker_url = _s.redis_url
 # kombu's Redis transport, with messages that can ride on a pipeline (workers.broker): a step's done
 # mark and its next step go to Redis in one round trip
 broker_transport = transport_for(broker_url)
-result_backend = _s.redis_url
+# Celery's Redis backend, with parallel blocks that join inside their last branch (workers.joins)
+result_backend = backend_url(_s.redis_url)
 broker_connection_retry_on_startup = True
 broker_connection_max_retries = None  # a worker waits for Redis to come back, however long it takes
 # Messages a dead worker had taken come back after this; workers derive it from the longest step

@@ -113,7 +113,8 @@ class Compiler:
 
     def parallel(self, step: ParallelStep, *, final: bool) -> Signature:
         branches = [self.step(b, final=False) for b in step.parallel]
-        join = Signature(JOIN_TASK, kwargs={"step": {"id": step.id, "final": final}}, options={"queue": CONTROL_QUEUE})
+        payload = {"id": step.id, "final": final, "branches": len(branches)}  # counted by workers.joins
+        join = Signature(JOIN_TASK, kwargs={"step": payload}, options={"queue": CONTROL_QUEUE})
         return chord(group(branches), join)
 
     def branch(self, step: IfStep, *, final: bool) -> Signature:

@@ -10,9 +10,12 @@ every header result to connections that never read them.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
+
+_local = threading.local()
 
 
 def _pending(backend: Any) -> list[Any]:
@@ -32,13 +35,21 @@ def drop_all(backend: Any) -> int:
     return len(found)
 
 
+def unwatched() -> bool:
+    """True inside :func:`dropping_new` in this thread: our backend (:mod:`workers.backend`) then does
+    not subscribe for a chord's header results at all."""
+    return bool(getattr(_local, "depth", 0))
+
+
 @contextmanager
 def dropping_new(backend: Any) -> Iterator[None]:
     """Stop listening for the results registered inside the block, keeping those a caller waits on."""
     before = {id(res) for res in _pending(backend)}
+    _local.depth = getattr(_local, "depth", 0) + 1
     try:
         yield
     finally:
-        for res in _pending(backend):
+        _local.depth -= 1
+        for res in _pending(backend):  # Celery's own backend (TLS, sentinel) subscribed them: let go
             if id(res) not in before:
                 backend.remove_pending_result(res)

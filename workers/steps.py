@@ -22,7 +22,7 @@ from circuits.compiler import CONTROL_QUEUE, bind
 from circuits.errors import PermanentError
 from circuits.expressions import evaluate, render
 from storage.ledger import bounded
-from workers import broker, governors, lifecycle, limits, metrics, progress, recorder
+from workers import broker, governors, lifecycle, limits, metrics, progress, recorder, results
 from workers.context import enter_loop, leave_loop, merge, scope, step_key, step_log, with_output
 from workers.patience import patient
 from workers.runtime import Runtime, runtime
@@ -148,7 +148,7 @@ def _next_step_rides(task: Task, rt: Runtime, ctx: dict[str, Any]) -> Callable[[
     priority = task.request.delivery_info.get("priority") if task.app.conf.task_inherit_parent_priority else None
 
     def send(pipe: Any) -> None:
-        with broker.riding(pipe):
+        with broker.riding(pipe), results.dropping_new(task.app.backend):
             signature(chain[-1], app=task.app).apply_async(
                 (ctx,), chain=chain[:-1], parent_id=parent, root_id=root, priority=priority
             )
@@ -275,34 +275,58 @@ def _finish_control(
     started: float,
     output: Any,
     extra: list[dict[str, Any]] | None = None,
+    then: Callable[[Any, dict[str, Any]], None] | None = None,
 ) -> None:
+    """Record a control step as succeeded (and the run's end if it is the last step). With ``then``
+    (:func:`workers.joins.arrive`), also mark the step done and send what follows, in the same MULTI."""
     rt = runtime()
     run_id = ctx["run"]["id"]
+    key = step_key(ctx, step["id"])
     records = [
         recorder.step_record(
-            run_id,
-            step_key(ctx, step["id"]),
-            kind,
-            "succeeded",
-            1,
-            started,
-            output=bounded(output, rt.settings.ledger_output_max_bytes),
+            run_id, key, kind, "succeeded", 1, started, output=bounded(output, rt.settings.ledger_output_max_bytes)
         )
     ]
     if step["final"]:
         records.append(recorder.run_end(run_id, "succeeded"))
-    _write(rt, records + (extra or []), moved=run_id)
+    if then is None:
+        _write(rt, records + (extra or []), moved=run_id)
+    else:
+
+        def done_and_next(pipe: Any) -> None:
+            then(pipe, ctx)
+
+        patient(
+            lambda: recorder.step_done(
+                rt.redis, run_id, key, recorder.dumps(output), records, rt.settings.stall_after_s, then=done_and_next
+            ),
+            rt.settings.redis_wait_s,
+            "recording a join",
+        )
     if step["final"]:
         lifecycle.run_ended(rt, ctx, "succeeded")
 
 
 def join(results: list[dict[str, Any]], step: dict[str, Any]) -> dict[str, Any]:
-    """End of a parallel block: merge the branches' contexts."""
+    """End of a parallel block, as a task of its own: merge the branches' contexts."""
+    return join_inline(results, step)
+
+
+def join_inline(
+    results: list[dict[str, Any]], step: dict[str, Any], then: Callable[[Any, dict[str, Any]], None] | None = None
+) -> dict[str, Any]:
+    """End of a parallel block: merge the branches' contexts (in branch order), record the join; ``then``
+    sends the steps after it on the same MULTI (a join made by its last branch, :mod:`workers.joins`)."""
     started = time.time()
     ctx = merge(results)
     output = {"branches": len(results)}
-    _finish_control(ctx, step, "parallel", started, output)
-    return with_output(ctx, step["id"], output)
+    with_output(ctx, step["id"], output)
+    _finish_control(ctx, step, "parallel", started, output, then=then or _no_next)
+    return ctx
+
+
+def _no_next(pipe: Any, ctx: dict[str, Any]) -> None:
+    """A join task's own: Celery sends what follows it once it returns."""
 
 
 def branch(task: Task, ctx: dict[str, Any], step: dict[str, Any]) -> dict[str, Any]:

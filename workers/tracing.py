@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -105,12 +106,33 @@ def _connect() -> None:
     task_postrun.connect(_postrun, dispatch_uid="circuit-trace-postrun", weak=False)
 
 
+def _step_attributes(about: dict[str, Any]) -> dict[str, Any]:
+    return {f"circuit.{k}" if k != "circuit" else "circuit.name": v for k, v in about.items() if v is not None}
+
+
+@contextmanager
+def inline_step(ctx: dict[str, Any], step_id: str, task_name: str) -> Iterator[None]:
+    """A ``circuit.step`` span for a step made inside another step's task (a parallel block's join,
+    :mod:`workers.joins`), under that task's span; nothing when tracing is off."""
+    if _provider is None:
+        yield
+        return
+    from opentelemetry import trace
+
+    from workers.tagging import describe
+
+    about = describe(task_name, (ctx,), {"step": {"id": step_id}})
+    attrs = {**_step_attributes(about or {}), "circuit.attempt": 1}
+    with trace.get_tracer(__name__).start_as_current_span("circuit.step", attributes=attrs):
+        yield
+
+
 def _attributes(task: Any, args: Any, kwargs: Any) -> tuple[str, dict[str, Any]] | None:
     from workers.tagging import describe
 
     about = describe(task.name, args, kwargs)
     if about is not None:
-        attrs = {f"circuit.{k}" if k != "circuit" else "circuit.name": v for k, v in about.items() if v is not None}
+        attrs = _step_attributes(about)
         retries = int(getattr(task.request, "retries", 0) or 0)
         attrs["circuit.attempt"] = retries + 1 - int((kwargs or {}).get("waits", 0) or 0)
         return "circuit.step", attrs

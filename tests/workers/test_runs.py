@@ -36,6 +36,27 @@ def test_nested_parallel_blocks_join_their_outputs(run_of: Any) -> None:
     assert steps["inner"]["output"] == {"branches": 2}
 
 
+def test_a_parallel_block_is_joined_by_its_last_branch_not_by_a_task_of_its_own(run_of: Any, worker: Any) -> None:
+    """The join is made where the last branch ends (workers.joins): the worker's own task counts
+    (``celery inspect stats``) show branch tasks run and no ``circuit.join`` task."""
+    from workers.app import app
+
+    def counts() -> dict[str, int]:
+        stats = app.control.inspect(timeout=5).stats() or {}
+        total: dict[str, int] = {}
+        for worker_stats in stats.values():
+            for name, n in worker_stats.get("total", {}).items():
+                total[name] = total.get(name, 0) + n
+        return total
+
+    before = counts()
+    events = [publish("test.parallel", {"base": i}, id=new_id()) for i in range(3)]
+    assert all(run_of(e.id, "t-parallel")["status"] == "succeeded" for e in events)
+    after = counts()
+    assert after.get("circuit.action.core.set", 0) - before.get("circuit.action.core.set", 0) == 3 * 6
+    assert after.get("circuit.join", 0) == before.get("circuit.join", 0)
+
+
 def test_parallel_runs_leave_no_result_subscriptions_behind(run_of: Any) -> None:
     """Each chord registered its header results with the result backend (a Redis subscription each)
     in the worker, for ever: 30 runs of this circuit left 150 behind. Nobody waits on them now."""
