@@ -2,7 +2,7 @@
 
     python -m bench.bench_engine                     # everything, full sizes (many minutes)
     python -m bench.bench_engine --quick             # everything, small sizes (a couple of minutes)
-    python -m bench.bench_engine --only burst,hot    # some sections: throughput,latency,burst,hot,scale,memory
+    python -m bench.bench_engine --only burst,hot    # some sections: throughput,latency,cpu,burst,hot,scale,memory
 
 Starts its own Redis (append-only file, fsync every second) and PostgreSQL (fsync and
 synchronous_commit on), the SQL ledger in PostgreSQL as in production, and Celery workers
@@ -11,6 +11,8 @@ that run both the circuits and the plain tasks (bench/plain_tasks.py):
 * throughput: a 5-step circuit against a plain chain of 5, a 10-way parallel against a chord of
   10 + 1, over rounds in which both sides alternate; ratios per round (best, median, spread);
 * latency: publish (apply_async) to the first step starting;
+* cpu: CPU seconds per 1,000 runs in each process (worker main, pool, stream reader, ledger
+  writer, Redis, PostgreSQL, the benchmark), both workloads, both sides;
 * burst: many five-step runs at once, publish to run end per run (p50, p95, p99);
 * hot: one higher-priority run published right behind an import of many;
 * scale: one worker against two, plus a foreach over 1,000 items and a 50-way parallel;
@@ -42,7 +44,7 @@ from bench.engine_common import (
     subscriptions,
 )
 
-SECTIONS = ("throughput", "latency", "burst", "hot", "scale", "memory")
+SECTIONS = ("throughput", "latency", "cpu", "burst", "hot", "scale", "memory")
 
 
 @dataclass
@@ -155,7 +157,7 @@ class Bench:
         self.scale_reported = False
 
     def run(self) -> None:
-        if any(s in self.only for s in SECTIONS[:5]):
+        if any(s in self.only for s in SECTIONS[:6]):
             note(f"starting one worker (-c {self.args.concurrency})")
             self.workers.start("main", self.args.concurrency)
             self.workers.ready()
@@ -191,6 +193,11 @@ class Bench:
             )
         if "latency" in self.only:
             self.section("latency", lambda: engine_throughput.run_latency(r, engine, s.latency))
+        if "cpu" in self.only:
+            from bench.engine_cpu import run_cpu
+
+            pid = self.workers.pids()["main"]
+            self.section("cpu", lambda: run_cpu(r, engine, pid, s.chains, s.chords))
         if "burst" in self.only:
             self.section("burst", lambda: engine_burst.run_burst(r, engine, s.burst))
         if "hot" in self.only:
