@@ -2,7 +2,7 @@
 
     python -m bench.bench_engine                     # everything, full sizes (many minutes)
     python -m bench.bench_engine --quick             # everything, small sizes (a couple of minutes)
-    python -m bench.bench_engine --only burst,hot    # some sections: throughput,latency,cpu,burst,hot,scale,memory
+    python -m bench.bench_engine --only burst,hot    # sections: throughput,latency,cpu,burst,hot,scale,pools,memory
 
 Starts its own Redis (append-only file, fsync every second) and PostgreSQL (fsync and
 synchronous_commit on), the SQL ledger in PostgreSQL as in production, and Celery workers
@@ -16,6 +16,7 @@ that run both the circuits and the plain tasks (bench/plain_tasks.py):
 * burst: many five-step runs at once, publish to run end per run (p50, p95, p99);
 * hot: one higher-priority run published right behind an import of many;
 * scale: one worker against two, plus a foreach over 1,000 items and a 50-way parallel;
+* pools: I/O-bound steps on a prefork worker against a thread pool;
 * memory: RSS of a fresh worker while it runs 10,000 runs, against 10,000 plain chains.
 
 Progress goes to stderr, the report to stdout at the end. Every wait is bounded (``--timeout``):
@@ -44,7 +45,7 @@ from bench.engine_common import (
     subscriptions,
 )
 
-SECTIONS = ("throughput", "latency", "cpu", "burst", "hot", "scale", "memory")
+SECTIONS = ("throughput", "latency", "cpu", "burst", "hot", "scale", "pools", "memory")
 
 
 @dataclass
@@ -60,6 +61,7 @@ class Sizes:
     wide: int = 40
     memory_runs: int = 10_000
     memory_batch: int = 1000
+    io_runs: int = 200
 
 
 QUICK = Sizes(
@@ -74,6 +76,7 @@ QUICK = Sizes(
     wide=5,
     memory_runs=1000,
     memory_batch=100,
+    io_runs=30,
 )
 HELP = {
     "rounds": "throughput rounds",
@@ -87,6 +90,7 @@ HELP = {
     "wide": "runs of the 50-way parallel (and plain chords of 50 + 1)",
     "memory_runs": "runs (and plain chains) in the memory section",
     "memory_batch": "runs published per memory batch",
+    "io_runs": "runs of three 50 ms steps per pool in the pools section",
 }
 
 
@@ -166,6 +170,10 @@ class Bench:
             if "scale" in self.only:
                 self.run_scale()
             self.workers.stop()
+        if "pools" in self.only:
+            from bench.engine_pools import run_pools
+
+            self.section("pools", lambda: run_pools(self.r, self.engine, self.workers, self.sizes.io_runs))
         if "memory" in self.only:
             from bench.engine_memory import run_memory
 

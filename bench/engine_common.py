@@ -169,7 +169,7 @@ class Workers:
         self.app, self.env = app, env
         self.procs: dict[str, Any] = {}
 
-    def start(self, name: str, concurrency: int) -> Any:
+    def start(self, name: str, concurrency: int, pool: str = "prefork") -> Any:
         from workers.embedded import CeleryProcess
 
         proc = CeleryProcess(
@@ -177,6 +177,8 @@ class Workers:
                 "worker",
                 "-n",
                 f"{name}@%h",
+                "-P",
+                pool,
                 "-c",
                 str(concurrency),
                 "-I",

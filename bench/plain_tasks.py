@@ -20,3 +20,10 @@ def started(sent_at: float) -> float:
 def stamp(x=None):  # type: ignore[no-untyped-def]
     """The wall-clock time (``time.time()``) this task ran: the last link of a chain whose end is timed."""
     return time.time()
+
+
+@app.task(name="bench.sleep", queue="core")
+def sleep(x=None, seconds=0.05):  # type: ignore[no-untyped-def]
+    """An I/O-bound step: waits, like a call to a slow API (the circuit side runs core.sleep)."""
+    time.sleep(seconds)
+    return x

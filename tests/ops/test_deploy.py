@@ -233,6 +233,16 @@ def test_the_dockerfile_default_commands_match_compose() -> None:
         assert queues_of(json.loads(cmd[3:].strip())) == queues, pool
 
 
+def test_the_llm_pool_runs_on_threads_everywhere() -> None:
+    """LLM steps wait on the network: the llm workers run a thread pool in compose, the image and k8s."""
+    composed = compose()["services"]["worker-llm"]["command"]
+    image = json.loads(next(line for line in dockerfile()["worker-llm"] if line.startswith("CMD"))[3:].strip())
+    deployment = next(d for d in k8s() if d["kind"] == "Deployment" and d["metadata"]["name"] == "worker-llm")
+    cluster = deployment["spec"]["template"]["spec"]["containers"][0]["command"]
+    for command in (composed, image, cluster):
+        assert command[command.index("-P") + 1] == "threads", command
+
+
 # --- kubernetes -------------------------------------------------------------------------------------
 
 
