@@ -29,6 +29,10 @@ class CircuitTask(Task):  # type: ignore[misc]
     throws = (ActionError, CircuitError)
     ignore_result = True
     max_retries = None  # steps count their own attempts against their retry policy (workers.steps)
+    # Celery reprs every return value (the run context) for its log line and the task-succeeded event
+    # Flower shows: cut it after the run's ids, before the event's data (which may be personal), and
+    # before walking the whole context cost a tenth of a step's CPU
+    resultrepr_maxsize = 80
 
 
 def _action_task(app: Celery, spec: ActionSpec) -> None:
