@@ -61,6 +61,20 @@ class _Onto:
 
 
 class Channel(kombu_redis.Channel):
+    @contextmanager
+    def conn_or_acquire(self, client: Any = None) -> Iterator[Any]:
+        """kombu builds a new Redis client object for every publish and ack (a fifth of a busy worker's
+        main process, publishing task events); one client per connection pool is enough: redis-py clients
+        are thread-safe and take a connection from the pool per command."""
+        if client is not None:
+            yield client
+            return
+        pool = self.pool
+        cached = self.__dict__.get("_shared_client")
+        if cached is None or cached.connection_pool is not pool:
+            cached = self.__dict__["_shared_client"] = self._create_client()
+        yield cached
+
     def basic_publish(self, message: Any, exchange: str, routing_key: str, **kwargs: Any) -> Any:
         pipe = getattr(_riding, "pipe", None)
         if pipe is not None and kwargs.get("_publish_batch") is None:
