@@ -5,6 +5,7 @@ from __future__ import annotations
 import fnmatch
 import logging
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -42,8 +43,9 @@ class Entry:
     def name(self) -> str:
         return self.circuit.name
 
-    @property
+    @cached_property
     def version(self) -> str:
+        """``<version>+<content digest>``; computed once (it hashed the whole circuit for every event)."""
         return f"{self.circuit.version}+{self.circuit.digest}"
 
     def accepts_type(self, event_type: str) -> bool:

@@ -62,7 +62,9 @@ class Settings(BaseSettings):
     dedupe_ttl_s: int = Field(7 * 24 * 3600, description="How long an event id or idempotency key is remembered.")
     output_max_bytes: int = Field(64 * 1024, description="Largest step output carried to later steps.")
     ledger_output_max_bytes: int = Field(4 * 1024, description="Step outputs are truncated to this in the ledger.")
-    ledger_in_worker: bool = Field(True, description="Each worker starts a ledger writer process beside its pool (else run circuit-os ledger).")
+    ledger_in_worker: bool = Field(
+        True, description="Each worker starts a ledger writer process beside its pool (else run circuit-os ledger)."
+    )
     ledger_batch: int = Field(500, description="Most ledger records written in one transaction.")
     foreach_max_items: int = Field(1000, description="Hard cap on the items one foreach step may fan out over.")
     result_expires_s: int = Field(3600, description="How long Celery keeps chord member results in Redis.")
