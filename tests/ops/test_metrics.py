@@ -33,7 +33,10 @@ def metered(stack: Stack) -> tuple[CeleryProcess, int]:
     # no -Q: the worker reads every queue but `notify`, where a test parks a message to see depth and age
     queues = "events,core,data,ml,rag,graph,llm"
     env = {"CIRCUIT_METRICS_PORT": str(port), "CIRCUIT_INGEST_IN_WORKER": "true"}  # and its event stream reader
-    proc = stack.worker("-Q", queues, "--max-tasks-per-child", "7", env=env)
+    # every 25 tasks: each child is replaced about once in the first test (the sums must survive that), and
+    # rarely after: a message handed to a child as it exits can stay stuck there (celery#1310, billiard#389),
+    # which under a full test run left a later test's run unstarted for its 30 s
+    proc = stack.worker("-Q", queues, "--max-tasks-per-child", "25", env=env)
     return proc, port
 
 
