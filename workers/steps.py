@@ -145,7 +145,8 @@ def _next_step_rides(task: Task, rt: Runtime, ctx: dict[str, Any]) -> Callable[[
         return None
     parent = task.request.id
     root = task.request.root_id or parent
-    priority = task.request.delivery_info.get("priority") if task.app.conf.task_inherit_parent_priority else None
+    inherit = task.app.conf.task_inherit_parent_priority  # as Celery chooses the next step's priority
+    priority = (task.request.delivery_info or {}).get("priority") if inherit else None
 
     def send(pipe: Any) -> None:
         with broker.riding(pipe), results.dropping_new(task.app.backend):
