@@ -44,7 +44,7 @@ MAX_WAITS = 1000
 
 def run_action(
     task: Task, spec: ActionSpec, ctx: dict[str, Any], step: dict[str, Any], waits: int = 0
-) -> dict[str, Any]:
+) -> dict[str, Any] | None:
     rt = runtime()
     run_id = ctx["run"]["id"]
     key = step_key(ctx, step["id"])
@@ -128,11 +128,14 @@ def run_action(
         rt.settings.redis_wait_s,
         "recording a step",
     )
-    if then is not None:
-        task.request.chain = None  # sent above; Celery would send it again
     metrics.step_ended(spec.name, started)
     if step["final"]:
         lifecycle.run_ended(rt, ctx, "succeeded")
+    if then is not None:
+        # the next step rode on the done MULTI: Celery must not send it again, and nothing reads this
+        # return value (walking the context for Celery's result repr cost 6% of a step's CPU)
+        task.request.chain = None
+        return None
     return ctx
 
 

@@ -36,7 +36,7 @@ class CircuitTask(Task):  # type: ignore[misc]
 
 
 def _action_task(app: Celery, spec: ActionSpec) -> None:
-    def run(self: Task, ctx: dict[str, Any], step: dict[str, Any], waits: int = 0) -> dict[str, Any]:
+    def run(self: Task, ctx: dict[str, Any], step: dict[str, Any], waits: int = 0) -> dict[str, Any] | None:
         return steps.run_action(self, spec, ctx, step, waits)
 
     run.__doc__ = spec.description
