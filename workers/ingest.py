@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -194,30 +195,45 @@ def _observe(rt: Runtime, event: Event, event_ctx: dict[str, Any]) -> None:
             accept(rt, fired, only=entry)  # its own event: dedupe makes a repeat start nothing
 
 
+#: Runs sent per round trip, from the first send of a batch to its largest: the first runs of a batch
+#: reach the workers after a few messages are built, not after the whole batch (a batch of 200
+#: ten-way parallel runs kept the workers idle for a second), and a batch still takes few round trips.
+FIRST_SEND, LARGEST_SEND = 4, 64
+
+
+def sends(items: list[Any], first: int = FIRST_SEND, largest: int = LARGEST_SEND) -> Iterator[list[Any]]:
+    """``items`` in consecutive slices of ``first``, twice that, ... up to ``largest`` items."""
+    start, size = 0, first
+    while start < len(items):
+        yield items[start : start + size]
+        start, size = start + size, min(size * 2, largest)
+
+
 def _start_all(rt: Runtime, runs: list[tuple[Entry, dict[str, Any]]]) -> None:
     """Send the runs that may start now, in order; a run may wait for a slot of its tenant (governor)
-    or of its concurrency key instead. Their messages go to Redis in one round trip when they can
-    ride on a pipeline (:mod:`workers.broker`); a repeat after a lost reply only sends duplicates,
-    which the step claims make harmless."""
+    or of its concurrency key instead. Their messages go to Redis a slice of runs per round trip when
+    they can ride on a pipeline (:mod:`workers.broker`, slices from :func:`sends`); a repeat after a
+    lost reply only sends duplicates, which the step claims make harmless."""
     go = [(e, ctx) for e, ctx in runs if limits.admit_tenant(rt, ctx) and limits.admit(rt, e, ctx)]
     if not go:
         return
 
-    def send() -> None:
-        for entry, ctx in go:
+    def send(part: list[tuple[Entry, dict[str, Any]]]) -> None:
+        for entry, ctx in part:
             progress.launch(entry.canvas, ctx, priority=progress.new_run_priority(entry.circuit.trigger.priority))
 
     if not broker.can_ride(app_of_launch(), rt.settings.redis_url):
-        send()
+        send(go)
         return
 
-    def ride() -> None:
+    def ride(part: list[tuple[Entry, dict[str, Any]]]) -> None:
         pipe = rt.redis.pipeline(transaction=False)
         with broker.riding(pipe):
-            send()
+            send(part)
         pipe.execute()
 
-    patient(ride, rt.settings.redis_wait_s, "starting runs")
+    for part in sends(go):
+        patient(lambda part=part: ride(part), rt.settings.redis_wait_s, "starting runs")  # type: ignore[misc]
 
 
 def _records(

@@ -150,3 +150,14 @@ def test_direct_publish_mode_starts_the_run_from_the_producer(run_of: Any) -> No
     finally:
         settings.publish_mode = "worker"
     assert run_of(event.id)["steps"][1]["output"] == {"plus_one": 17}
+
+
+def test_a_batch_of_runs_is_sent_in_growing_slices_so_its_first_runs_start_early() -> None:
+    from workers.ingest import FIRST_SEND, LARGEST_SEND, sends
+
+    for n in (0, 1, 3, 4, 5, 60, 250, 1000):
+        parts = list(sends(list(range(n))))
+        assert [x for part in parts for x in part] == list(range(n))  # every run once, in order
+        assert not n or len(parts[0]) == min(n, FIRST_SEND)
+        assert all(0 < len(part) <= LARGEST_SEND for part in parts)
+    assert [len(p) for p in sends(list(range(250)))] == [4, 8, 16, 32, 64, 64, 62]  # 7 round trips, not 1 or 250
