@@ -102,8 +102,10 @@ def main() -> None:
     writer = LedgerWriter(rt.redis, rt.engine, batch=rt.settings.ledger_batch)
     signal.signal(signal.SIGTERM, lambda *_: writer.stop())
     signal.signal(signal.SIGINT, lambda *_: writer.stop())
-    if args.parent:
+    if args.parent:  # started by a worker: one writer per host works, the others stand by
         children.watch_parent(args.parent, writer.stop, "ledger writer")
+        if not children.one_per_host("ledger writer", rt.settings.redis_url, writer.stopping):
+            return
     writer.run(max_seconds=args.max_seconds)
     writer.drain(timeout_s=5)
 

@@ -70,8 +70,11 @@ def main() -> None:
     consumer = StreamIngest(rt)
     signal.signal(signal.SIGTERM, lambda *_: consumer.stop())
     signal.signal(signal.SIGINT, lambda *_: consumer.stop())
-    if args.parent:
+    if args.parent:  # started by a worker: one reader per host works, the others stand by
         children.watch_parent(args.parent, consumer.stop, "event stream reader")
+        stream = f"{rt.settings.redis_url} {rt.settings.event_stream}"
+        if not children.one_per_host("event stream reader", stream, consumer.stopping):
+            return
     consumer.run()
 
 
