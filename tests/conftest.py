@@ -6,6 +6,7 @@ Tests share one worker per session and stay apart by their own event ids.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -73,18 +74,31 @@ def engine_env(
         "CIRCUIT_HOME": str(home),
         "CIRCUIT_WEBHOOK_TARGETS": json.dumps(targets),
     }
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
+    with applied_env(env):
+        yield env
+
+
+@contextlib.contextmanager
+def applied_env(env: dict[str, str]) -> Iterator[dict[str, str]]:
+    """``env`` as this process's settings (a fresh runtime, Celery app and kombu pools), then the previous ones."""
+    import kombu.pools
+
     from workers.runtime import reset_runtime
 
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
     reset_runtime()
-    yield env
-    for k, v in saved.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
-    reset_runtime()
+    kombu.pools.reset()
+    try:
+        yield env
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        reset_runtime()
+        kombu.pools.reset()
 
 
 @pytest.fixture(scope="module", autouse=True)

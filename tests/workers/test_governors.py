@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import FIXTURES, ROOT, ended_run, new_id, wait_for
+from tests.conftest import FIXTURES, ROOT, applied_env, ended_run, new_id, wait_for
 from workers.embedded import CeleryProcess
 from workers.publish import publish
 
@@ -26,10 +26,7 @@ LIMITS = {
 @pytest.fixture(scope="module")
 def gov_worker(engine_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[CeleryProcess]:
     """A worker with low governor limits on Redis database 9 (the session worker keeps database 0)."""
-    import kombu.pools
-
     from workers.app import app
-    from workers.runtime import reset_runtime
 
     env = {
         **engine_env,
@@ -37,25 +34,12 @@ def gov_worker(engine_env: dict[str, str], tmp_path_factory: pytest.TempPathFact
         "CIRCUIT_REDIS_URL": engine_env["CIRCUIT_REDIS_URL"].rsplit("/", 1)[0] + "/9",
         "CIRCUIT_CIRCUITS": str(FIXTURES / "governors"),
     }
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    reset_runtime()
-    kombu.pools.reset()
     log: Path = tmp_path_factory.mktemp("gov-worker") / "worker.log"
     args = ["worker", "-c", "2", "--loglevel", "INFO", "-n", f"gov-{uuid.uuid4().hex[:6]}@%h"]
     args += ["--without-mingle", "--without-gossip"]
-    try:
-        with CeleryProcess(args, {**os.environ, **env}, log, cwd=ROOT) as proc:
-            proc.wait_ready(app)
-            yield proc
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-        reset_runtime()
-        kombu.pools.reset()
+    with applied_env(env), CeleryProcess(args, {**os.environ, **env}, log, cwd=ROOT) as proc:
+        proc.wait_ready(app)
+        yield proc
 
 
 @pytest.fixture()

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ROOT, ended_run, new_id, wait_for
+from tests.conftest import ROOT, applied_env, ended_run, new_id, wait_for
 from workers.embedded import CeleryProcess
 from workers.publish import publish
 
@@ -28,25 +28,10 @@ TAKING_OVER = {
 @pytest.fixture()
 def own_redis_db(engine_env: dict[str, str]) -> Iterator[dict[str, str]]:
     """The settings of this test's workers, made this process's too (publish goes to the same stream)."""
-    import kombu.pools
-
-    from workers.runtime import reset_runtime
-
-    env = {**engine_env, "CIRCUIT_REDIS_URL": engine_env["CIRCUIT_REDIS_URL"].rsplit("/", 1)[0] + "/12"}
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    reset_runtime()
-    kombu.pools.reset()
-    try:
+    with applied_env(
+        {**engine_env, "CIRCUIT_REDIS_URL": engine_env["CIRCUIT_REDIS_URL"].rsplit("/", 1)[0] + "/12"}
+    ) as env:
         yield env
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-        reset_runtime()
-        kombu.pools.reset()
 
 
 def _worker(env: dict[str, str], log: Path) -> CeleryProcess:
