@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 import uuid
@@ -233,7 +234,7 @@ def _start_all(rt: Runtime, runs: list[tuple[Entry, dict[str, Any]]]) -> None:
         pipe.execute()
 
     for part in sends(go):
-        patient(lambda part=part: ride(part), rt.settings.redis_wait_s, "starting runs")  # type: ignore[misc]
+        patient(functools.partial(ride, part), rt.settings.redis_wait_s, "starting runs")
 
 
 def _records(
