@@ -84,6 +84,11 @@ def step_done(
     pipe.execute()
 
 
+def gathered_key(run_id: str, step_key: str) -> str:
+    """Hash of batch offset -> JSON list of the outputs of a ``foreach`` step's items in that batch."""
+    return f"circuit:gathered:{run_id}:{step_key}"
+
+
 def claim_key(run_id: str, step_key: str) -> str:
     """The lease of a running step (see workers.claims)."""
     return f"circuit:claim:{run_id}:{step_key}"

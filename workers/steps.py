@@ -366,21 +366,46 @@ def _items(ctx: dict[str, Any], step: dict[str, Any], key: str, started: float) 
 
 
 def _batch(task: Task, ctx: dict[str, Any], step: dict[str, Any], items: list[Any], offset: int) -> Signature:
-    """The next ``concurrency`` items as a chord. The outputs gathered so far travel once, with the
-    join, not with every item (which made a 1,000-item loop move O(n^2) bytes)."""
+    """The next ``concurrency`` items as a chord. The outputs gathered so far stay in Redis
+    (:func:`_gather`): Celery puts the chord's join in every item's message, so outputs carried by
+    the join moved O(n^2) bytes (30 KB per message by the last batch of 1,000 small outputs)."""
     batch = items[offset : offset + int(step["concurrency"])]
-    gathered = ctx["steps"].get(step["id"]) or []
     lean = {**ctx, "steps": {**ctx["steps"], step["id"]: []}}
     header = [
         bind(step["do"], enter_loop(lean, step["id"], offset + i, item), app=task.app) for i, item in enumerate(batch)
     ]
     after = Signature(
         FOREACH_JOIN_TASK,
-        kwargs={"step": step, "offset": offset + len(batch), "gathered": gathered},
+        kwargs={"step": step, "offset": offset + len(batch)},
         options={"queue": CONTROL_QUEUE},
         app=task.app,
     )
     return chord(header, after, app=task.app)
+
+
+def _gather(
+    ctx: dict[str, Any], key: str, start: int, outputs: list[Any], last: bool, earlier: list[Any] | None
+) -> list[Any]:
+    """Keep one batch's outputs (under its offset, so a repeated join writes the same field); after the
+    last batch, all of them in item order. ``earlier``: the outputs a join sent by an older worker carried."""
+    rt = runtime()
+    name = recorder.gathered_key(ctx["run"]["id"], key)
+
+    def write() -> Any:
+        pipe = rt.redis.pipeline(transaction=True)
+        if earlier is not None:
+            pipe.hset(name, "0", recorder.dumps(earlier))
+        pipe.hset(name, str(start), recorder.dumps(outputs))
+        pipe.expire(name, recorder.DONE_TTL_S)  # a repeated last join must still find them
+        if last:
+            pipe.hgetall(name)
+        return pipe.execute()
+
+    stored = patient(write, rt.settings.redis_wait_s, "gathering foreach outputs")
+    if not last:
+        return []
+    batches = sorted((int(offset), json.loads(text)) for offset, text in stored[-1].items())
+    return [out for _, batch in batches for out in batch]
 
 
 def foreach(task: Task, ctx: dict[str, Any], step: dict[str, Any]) -> dict[str, Any]:
@@ -400,12 +425,14 @@ def foreach_join(
     started = time.time()
     results = sorted(results, key=lambda r: r["loop"]["index"])
     ctx = leave_loop(results[0], step["body_ids"])
-    before = gathered if gathered is not None else ctx["steps"].get(step["id"])  # None: sent by an older worker
-    ctx["steps"][step["id"]] = list(before or []) + [
-        {k: r["steps"][k] for k in step["body_ids"] if k in r["steps"]} for r in results
-    ]
-    items = _items(ctx, step, step_key(ctx, step["id"]), started)  # re-read: messages carry no item list
-    if offset < len(items):
+    key = step_key(ctx, step["id"])
+    items = _items(ctx, step, key, started)  # re-read: messages carry no item list
+    outputs = [{k: r["steps"][k] for k in step["body_ids"] if k in r["steps"]} for r in results]
+    last = offset >= len(items)
+    # an older worker's join carried the outputs so far (or, older still, its context did)
+    earlier = gathered if gathered is not None else (ctx["steps"].get(step["id"]) or None)
+    ctx["steps"][step["id"]] = _gather(ctx, key, offset - len(results), outputs, last, earlier)
+    if not last:
         raise task.replace(_batch(task, ctx, step, items, offset))
     _finish_control(ctx, step, "foreach", started, {"items": len(items)})
     return ctx

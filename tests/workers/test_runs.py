@@ -111,6 +111,14 @@ def test_foreach_fans_out_in_batches_and_gathers_in_order(run_of: Any) -> None:
     assert steps["each"]["output"] == {"items": 5}
 
 
+def test_foreach_over_many_batches_gathers_every_output_in_item_order(run_of: Any) -> None:
+    names = [f"n{i:02d}" for i in range(25)]  # 13 batches of 2: offsets past 9 sort as numbers, not text
+    event = publish("test.foreach", {"contacts": [{"name": n} for n in names]}, id=new_id())
+    run = run_of(event.id, "t-foreach")
+    assert run["status"] == "succeeded", run["error"]
+    assert steps_by_id(run)["count"]["output"] == {"n": 25, "names": [n.upper() for n in names]}
+
+
 def test_foreach_over_an_empty_list_still_continues(run_of: Any) -> None:
     event = publish("test.foreach", {"contacts": []}, id=new_id())
     run = run_of(event.id, "t-foreach")
