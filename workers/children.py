@@ -47,7 +47,12 @@ def one_per_host(what: str, key: str, stopping: threading.Event, poll_s: float =
     if ``stopping`` is set first. The lock (``flock`` on a file in the temp folder) goes with the process
     that holds it, however it ends, so a helper standing by takes over within ``poll_s``."""
     digest = hashlib.sha256(f"{what}|{key}".encode()).hexdigest()[:16]
-    fd = os.open(Path(tempfile.gettempdir()) / f"circuit-os-{digest}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    path = Path(tempfile.gettempdir()) / f"circuit-os-{digest}.lock"
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:  # another user's lock file, a read-only temp folder: work, as before this lock
+        log.warning("cannot open %s (%s); this %s works without standing by", path, exc, what)
+        return True
     waiting = False
     while not stopping.is_set():
         try:

@@ -404,8 +404,11 @@ def _gather(
     stored = patient(write, rt.settings.redis_wait_s, "gathering foreach outputs")
     if not last:
         return []
-    batches = sorted((int(offset), json.loads(text)) for offset, text in stored[-1].items())
-    return [out for _, batch in batches for out in batch]
+    by_index: dict[int, Any] = {}  # by item index: a run resumed under other batch sizes overlaps, not repeats
+    for offset, text in stored[-1].items():
+        for i, out in enumerate(json.loads(text)):
+            by_index[int(offset) + i] = out
+    return [by_index[i] for i in sorted(by_index)]
 
 
 def foreach(task: Task, ctx: dict[str, Any], step: dict[str, Any]) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""A parallel block joined by its last branch (workers.joins), through the real result backend and Redis."""
+"""Joins through the real result backend and Redis: a parallel block joined by its last branch
+(workers.joins), and a foreach's batches gathered (workers.steps)."""
 
 from __future__ import annotations
 
@@ -72,3 +73,17 @@ def test_a_block_joins_once_when_its_last_branch_ends_even_if_a_branch_arrives_a
         assert len(_sent(rt.redis, queue)) == 1  # still one join, one next step
     finally:
         rt.redis.delete(queue, join_key(group), done_key(run_id))
+
+
+def test_a_foreach_gathers_each_item_once_when_a_resumed_run_batches_it_otherwise(engine_env: Any) -> None:
+    """A run resumed after its circuit's concurrency changed writes other batches over the same items:
+    each item's output is gathered once, in item order (workers.steps keeps the batches in Redis)."""
+    from workers.steps import _gather
+
+    ctx = _context(f"run-{uuid.uuid4()}", {})
+    outputs = [{"body": {"n": i}} for i in range(7)]
+    for start in (0, 2, 4):  # the first execution: batches of 2, then cut short
+        assert _gather(ctx, "each", start, outputs[start : start + 2], False, None) == []
+    _gather(ctx, "each", 0, outputs[0:3], False, None)  # resumed with batches of 3
+    _gather(ctx, "each", 3, outputs[3:6], False, None)
+    assert _gather(ctx, "each", 6, outputs[6:7], True, None) == outputs
