@@ -15,7 +15,7 @@ import httpx
 import jwt
 import pytest
 
-from tests.conftest import wait_for
+from tests.conftest import applied_env, wait_for
 
 JWT_SECRET = f"jwt-{uuid.uuid4().hex}"
 WEBHOOK_SECRET = f"hook-{uuid.uuid4().hex}"
@@ -32,24 +32,8 @@ def api_env(engine_env: dict[str, str]) -> Iterator[dict[str, str]]:
         ),
         "CIRCUIT_API_KEY_CACHE_S": "0",
     }
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    _reset()
-    yield {**engine_env, **env}
-    for k, v in saved.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
-    _reset()
-
-
-def _reset() -> None:
-    """Settings read again. kombu keeps producer pools by URL across workers.app.rebind (which closes
-    their connections), so a second rebind on the same Redis URL needs them dropped too."""
-    from workers.runtime import reset_runtime
-
-    reset_runtime()
+    with applied_env(env):
+        yield {**engine_env, **env}
 
 
 @pytest.fixture()
