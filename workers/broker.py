@@ -3,8 +3,9 @@
 **Riding** (:func:`riding`): inside ``with riding(pipe):``, whatever this thread publishes to the
 broker (a task message, its task-sent event) is queued on ``pipe`` instead of sent at once, through
 kombu's own publish-batch hook (``_publish_batch``, the one ``Producer.batch()`` uses). The caller
-executes ``pipe``: a step's done mark and its next step's message then go in one MULTI (one round
-trip, all or nothing), and ingest sends a whole batch of runs in one round trip. It needs the broker
+executes ``pipe``: a step's next step and its task-sent event then go in one round trip, the last
+branch of a parallel block records the join and sends what follows in one MULTI, and ingest sends
+a slice of a batch's runs in one round trip. It needs the broker
 on the same Redis as the engine's state (:func:`can_ride`); otherwise callers send as Celery does.
 
 **The guard** is around a kombu race that could kill a worker's main process when Redis goes away.

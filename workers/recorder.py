@@ -71,7 +71,7 @@ def step_done(
     """Mark a step done (for redelivery and resumes), free its lease, add the LLM ``tokens`` it used to the
     run's count, append its ledger records: one round trip, all or nothing (MULTI), so it can be repeated
     after a lost connection (such a repeat may count the tokens twice: a governor errs towards stopping).
-    ``then(pipe)`` adds more to the same MULTI (the next step's message, see :mod:`workers.broker`)."""
+    ``then(pipe)`` adds more to the same MULTI (what follows a join, see :mod:`workers.joins`)."""
     pipe = r.pipeline(transaction=True)
     pipe.hset(done_key(run_id), step_key, output_json)  # the hash's TTL was set when the run started
     if tokens:
