@@ -142,42 +142,29 @@ def run_action(
 
 
 def _send_next(task: Task, rt: Runtime, ctx: dict[str, Any]) -> bool:
-    """Send the chain's next step with its task-sent event in one round trip (Celery takes two); False
-    where it cannot ride (see :func:`_next_step_rides`) and Celery sends it once the task returns.
+    """Send the chain's next step as Celery would once the task returns, but with its task-sent event in
+    one round trip (a pipeline the message rides on, :mod:`workers.broker`); False where it cannot ride
+    (no next step in a chain, or the broker is not the engine's Redis) and Celery sends it.
     Killed before this, the step's message comes back (acks late) and finds the step done: the chain
     goes on from its stored output. A repeat after a lost reply only sends a duplicate (claims)."""
-    send = _next_step_rides(task, rt, ctx)
-    if send is None:
-        return False
-
-    def go() -> None:
-        pipe = rt.redis.pipeline(transaction=False)
-        send(pipe)
-        pipe.execute()
-
-    patient(go, rt.settings.redis_wait_s, "sending the next step")
-    return True
-
-
-def _next_step_rides(task: Task, rt: Runtime, ctx: dict[str, Any]) -> Callable[[Any], None] | None:
-    """What sends the next step of the chain on a Redis pipeline, as Celery would send it after the
-    task returns; None where the message cannot ride (no next step in a chain, or the broker is not
-    the engine's Redis)."""
     chain = task.request.chain
     if not chain or not broker.can_ride(task.app, rt.settings.redis_url):
-        return None
+        return False
     parent = task.request.id
     root = task.request.root_id or parent
     inherit = task.app.conf.task_inherit_parent_priority  # as Celery chooses the next step's priority
     priority = (task.request.delivery_info or {}).get("priority") if inherit else None
 
-    def send(pipe: Any) -> None:
+    def send() -> None:
+        pipe = rt.redis.pipeline(transaction=False)
         with broker.riding(pipe), results.dropping_new(task.app.backend):
             signature(chain[-1], app=task.app).apply_async(
                 (ctx,), chain=chain[:-1], parent_id=parent, root_id=root, priority=priority
             )
+        pipe.execute()
 
-    return send
+    patient(send, rt.settings.redis_wait_s, "sending the next step")
+    return True
 
 
 def _emit(envelope: dict[str, Any]) -> None:
