@@ -1,6 +1,9 @@
 """The run context: the one small dict that flows from step to step in the messages.
 
 ``{"run": {...ids}, "event": {...}, "steps": {id: output}, "vars": {...}, "loop": None | {...}}``
+
+Inside a ``foreach`` the messages carry a slim form instead, the rest stored once per loop
+(:mod:`workers.frames`); the functions here see the whole context.
 """
 
 from __future__ import annotations
@@ -60,13 +63,18 @@ def with_output(ctx: dict[str, Any], step_id: str, output: Any) -> dict[str, Any
 
 
 def enter_loop(ctx: dict[str, Any], loop_id: str, index: int, item: Any) -> dict[str, Any]:
+    return {**ctx, "steps": dict(ctx["steps"]), "loop": loop_of(ctx, loop_id, index, item)}
+
+
+def loop_of(ctx: dict[str, Any], loop_id: str, index: int, item: Any, frame: str | None = None) -> dict[str, Any]:
+    """The ``loop`` of item ``index`` of loop ``loop_id`` entered from ``ctx``; ``frame`` names the
+    stored context its items share (:mod:`workers.frames`)."""
     outer = ctx.get("loop")
     path = f"{outer['path'] if outer else ''}{loop_id}[{index}]."
-    return {
-        **ctx,
-        "steps": dict(ctx["steps"]),
-        "loop": {"id": loop_id, "index": index, "item": item, "path": path, "outer": outer},
-    }
+    loop = {"id": loop_id, "index": index, "item": item, "path": path, "outer": outer}
+    if frame is not None:
+        loop["frame"] = frame
+    return loop
 
 
 def leave_loop(item_ctx: dict[str, Any], body_ids: list[str]) -> dict[str, Any]:

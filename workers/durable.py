@@ -30,7 +30,7 @@ from circuits.compiler import bind
 from circuits.errors import PermanentError
 from circuits.events import Event
 from circuits.expressions import evaluate, render
-from workers import lifecycle, progress, recorder, steps
+from workers import frames, lifecycle, progress, recorder, steps
 from workers.context import scope, step_key, step_log, with_output
 from workers.runtime import Runtime, runtime
 
@@ -175,7 +175,7 @@ def wait_for(task: Task, ctx: dict[str, Any], step: dict[str, Any]) -> dict[str,
     chosen = step["else"] if output["timed_out"] else step["then"]
     if chosen is None:
         return ctx
-    raise task.replace(bind(chosen, ctx, app=task.app))
+    raise task.replace(bind(chosen, frames.slim(ctx), app=task.app))
 
 
 def deliver(rt: Runtime, event: Event, event_ctx: dict[str, Any]) -> int:

@@ -14,7 +14,7 @@ from circuits.actions import ActionSpec
 from circuits.compiler import BRANCH_TASK, CALL_TASK, FOREACH_TASK, JOIN_TASK, WAIT_FOR_TASK, WAIT_TASK, task_name
 from circuits.errors import ActionError, CircuitError
 from circuits.events import Event
-from workers import durable, steps
+from workers import durable, frames, steps
 from workers.ingest import accept, accept_isolated
 from workers.patience import patient
 from workers.runtime import runtime
@@ -37,7 +37,7 @@ class CircuitTask(Task):  # type: ignore[misc]
 
 def _action_task(app: Celery, spec: ActionSpec) -> None:
     def run(self: Task, ctx: dict[str, Any], step: dict[str, Any], waits: int = 0) -> dict[str, Any] | None:
-        return steps.run_action(self, spec, ctx, step, waits)
+        return frames.slim(steps.run_action(self, spec, frames.full(runtime().redis, ctx), step, waits))
 
     run.__doc__ = spec.description
     app.task(name=task_name(spec.name), bind=True, base=CircuitTask)(run)
@@ -64,15 +64,15 @@ def install(app: Celery) -> None:
 
     @app.task(name=JOIN_TASK, base=CircuitTask)
     def join(results: list[dict[str, Any]], step: dict[str, Any]) -> dict[str, Any]:
-        return steps.join(results, step)
+        return frames.slim(steps.join(results, step))
 
     @app.task(name=BRANCH_TASK, bind=True, base=CircuitTask)
     def branch(self: Task, ctx: dict[str, Any], step: dict[str, Any]) -> dict[str, Any]:
-        return steps.branch(self, ctx, step)
+        return frames.slim(steps.branch(self, frames.full(runtime().redis, ctx), step))
 
     @app.task(name=FOREACH_TASK, bind=True, base=CircuitTask)
     def foreach(self: Task, ctx: dict[str, Any], step: dict[str, Any]) -> dict[str, Any]:
-        return steps.foreach(self, ctx, step)
+        return frames.slim(steps.foreach(self, frames.full(runtime().redis, ctx), step))
 
     @app.task(name=steps.FOREACH_JOIN_TASK, bind=True, base=CircuitTask)
     def foreach_join(
@@ -82,19 +82,19 @@ def install(app: Celery) -> None:
         offset: int,
         gathered: list[Any] | None = None,
     ) -> dict[str, Any]:
-        return steps.foreach_join(self, results, step, offset, gathered)
+        return frames.slim(steps.foreach_join(self, results, step, offset, gathered))
 
     @app.task(name=WAIT_TASK, bind=True, base=CircuitTask)
     def wait(self: Task, ctx: dict[str, Any], step: dict[str, Any]) -> dict[str, Any]:
-        return durable.wait(self, ctx, step)
+        return frames.slim(durable.wait(self, frames.full(runtime().redis, ctx), step))
 
     @app.task(name=WAIT_FOR_TASK, bind=True, base=CircuitTask)
     def wait_for(self: Task, ctx: dict[str, Any], step: dict[str, Any]) -> dict[str, Any]:
-        return durable.wait_for(self, ctx, step)
+        return frames.slim(durable.wait_for(self, frames.full(runtime().redis, ctx), step))
 
     @app.task(name=CALL_TASK, bind=True, base=CircuitTask)
     def call(self: Task, ctx: dict[str, Any], step: dict[str, Any]) -> dict[str, Any]:
-        return durable.call(self, ctx, step)
+        return frames.slim(durable.call(self, frames.full(runtime().redis, ctx), step))
 
     @app.task(name=INGEST_TASK, bind=True, base=CircuitTask)
     def ingest(self: Task, envelope: Any) -> dict[str, Any]:

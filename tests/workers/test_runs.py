@@ -183,3 +183,41 @@ def test_wildcard_trigger_and_tenant(run_of: Any) -> None:
     event = publish("test.wild.anything", {}, id=new_id(), tenant="acme")
     run = run_of(event.id, "t-wildcard")
     assert steps_by_id(run)["seen"]["output"] == {"type": "test.wild.anything", "tenant": "acme"}
+
+
+def test_nested_foreach_items_see_the_event_and_every_enclosing_step(run_of: Any) -> None:
+    """Items carry a frame's name, not the context (workers.frames): an inner item still reads the
+    event, a step before both loops and a step of its outer item, through an ``if`` and a ``parallel``."""
+    teams = [{"name": "red", "members": ["ann", "bob", "cy"]}, {"name": "blue", "members": ["dee", "eve"]}]
+    data = {"greeting": "hi", "org": "acme", "teams": teams}
+    event = publish("test.foreach-nested", data, id=new_id())
+    run = run_of(event.id, "t-foreach-nested")
+    assert run["status"] == "succeeded", run["error"]
+    steps = steps_by_id(run)
+    assert steps["summary"]["output"] == {"teams": 2, "last": "hi eve of acme"}
+    assert steps["teams[0].people[2].hello"]["output"] == {"text": "hi cy of acme"}
+    assert steps["teams[0].people[1].where"]["output"] == {"at": 1, "lead": "then"}
+    assert steps["teams[1].people[0].where"]["output"] == {"at": 0, "lead": "none"}
+    assert steps["teams[0].first"]["output"] == {"team": "red"}
+    assert steps["teams"]["output"] == {"items": 2}
+
+
+def test_foreach_items_do_not_carry_the_event_through_redis(run_of: Any, engine_env: Any) -> None:
+    """The same 100-item foreach with and without 20 KB more event data: the run's traffic into Redis
+    grows by a few copies of the event (stream, ledger, frame, the steps outside the loop), not by one
+    per item and per item's result (20 MB more before frames, workers.frames)."""
+    import redis
+
+    r = redis.Redis.from_url(engine_env["CIRCUIT_REDIS_URL"])
+    contacts = [{"name": f"c{i}"} for i in range(100)]
+
+    def traffic(data: dict[str, Any]) -> int:
+        before = r.info("stats")["total_net_input_bytes"]
+        event = publish("test.foreach", {"contacts": contacts, **data}, id=new_id())
+        run = run_of(event.id, "t-foreach")
+        assert run["status"] == "succeeded", run["error"]
+        assert steps_by_id(run)["count"]["output"]["n"] == 100
+        return int(r.info("stats")["total_net_input_bytes"] - before)
+
+    lean, padded = traffic({}), traffic({"notes": "x" * 20_000})
+    assert padded - lean < 25 * 20_000, f"{lean:,} bytes into Redis, {padded:,} with 20 KB more event data"
