@@ -175,7 +175,7 @@ def wait_for(task: Task, ctx: dict[str, Any], step: dict[str, Any]) -> dict[str,
     chosen = step["else"] if output["timed_out"] else step["then"]
     if chosen is None:
         return ctx
-    raise task.replace(bind(chosen, frames.slim(ctx), app=task.app))
+    steps.replace(task, bind(chosen, frames.slim(ctx), app=task.app))
 
 
 def deliver(rt: Runtime, event: Event, event_ctx: dict[str, Any]) -> int:

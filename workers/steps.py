@@ -10,7 +10,7 @@ import json
 import random
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 from celery import Task
 from celery.canvas import Signature, chord, signature
@@ -165,6 +165,23 @@ def _send_next(task: Task, rt: Runtime, ctx: dict[str, Any]) -> bool:
 
     patient(send, rt.settings.redis_wait_s, "sending the next step")
     return True
+
+
+def replace(task: Task, sig: Signature) -> NoReturn:
+    """Go on as ``sig`` in this task's place (Celery's ``replace``), its messages sent in one round trip
+    where they can ride (:mod:`workers.broker`): Celery sends a foreach batch's 100 items one round trip
+    each, and subscribes to each item's result, which nobody reads (:mod:`workers.results`)."""
+    rt = runtime()
+    if not broker.can_ride(task.app, rt.settings.redis_url):
+        raise task.replace(sig)
+    pipe = rt.redis.pipeline(transaction=False)
+    try:
+        with broker.riding(pipe), results.dropping_new(task.app.backend):
+            task.replace(sig)
+    except Ignore:  # sent (onto the pipeline): Celery acknowledges this task once we re-raise
+        patient(pipe.execute, rt.settings.redis_wait_s, "sending the steps that replace a task")
+        raise
+    raise AssertionError("Celery's replace returned instead of raising")  # eager mode, which we never use
 
 
 def _emit(envelope: dict[str, Any]) -> None:
@@ -355,7 +372,7 @@ def branch(task: Task, ctx: dict[str, Any], step: dict[str, Any]) -> dict[str, A
         _finish_control(ctx, step, "if", started, output)
         return ctx
     _finish_control(ctx, {**step, "final": False}, "if", started, output)
-    raise task.replace(bind(chosen, frames.slim(ctx), app=task.app))
+    replace(task, bind(chosen, frames.slim(ctx), app=task.app))
 
 
 def _items(ctx: dict[str, Any], step: dict[str, Any], key: str, started: float) -> list[Any]:
@@ -432,7 +449,7 @@ def foreach(task: Task, ctx: dict[str, Any], step: dict[str, Any]) -> dict[str, 
     if not items:
         _finish_control(ctx, step, "foreach", started, {"items": 0})
         return ctx
-    raise task.replace(_batch(task, ctx, step, items, 0))
+    replace(task, _batch(task, ctx, step, items, 0))
 
 
 def foreach_join(
@@ -449,6 +466,6 @@ def foreach_join(
     earlier = gathered if gathered is not None else (ctx["steps"].get(step["id"]) or None)
     ctx["steps"][step["id"]] = _gather(ctx, key, offset - len(results), outputs, last, earlier)
     if not last:
-        raise task.replace(_batch(task, ctx, step, items, offset))
+        replace(task, _batch(task, ctx, step, items, offset))
     _finish_control(ctx, step, "foreach", started, {"items": len(items)})
     return ctx
