@@ -26,11 +26,13 @@ import redis
 from circuits.errors import CircuitError
 from workers.recorder import DONE_TTL_S
 
-#: Frames kept parsed-from-text in a process: a worker runs the items of a few loops at a time.
-CACHED_FRAMES = 32
+#: Frames a process keeps (as text), at most this many bytes of them, the newest always: a worker runs
+#: the items of a few loops at a time, and a frame can be a 256 KB event plus 64 KB per earlier step.
+CACHE_BYTES = 16 * 1024 * 1024
 
 C = TypeVar("C")
 _cache: OrderedDict[str, tuple[bytes, frozenset[str]]] = OrderedDict()
+_cached_bytes = 0
 _lock = threading.Lock()
 
 
@@ -57,11 +59,14 @@ def store(r: redis.Redis, name: str, ctx: dict[str, Any]) -> None:
 
 
 def _remember(name: str, text: bytes, step_ids: frozenset[str]) -> None:
+    global _cached_bytes
     with _lock:
+        old = _cache.pop(name, None)
+        _cached_bytes -= len(old[0]) if old else 0
         _cache[name] = (text, step_ids)
-        _cache.move_to_end(name)
-        while len(_cache) > CACHED_FRAMES:
-            _cache.popitem(last=False)
+        _cached_bytes += len(text)
+        while _cached_bytes > CACHE_BYTES and len(_cache) > 1:
+            _cached_bytes -= len(_cache.popitem(last=False)[1][0])
 
 
 def _load(r: redis.Redis, name: str) -> bytes:
