@@ -2,9 +2,9 @@
 
     python -m bench.chaos [--quick] [--only pool-kill,redis-kill9,...] [--deadline 120]
 
-Each scenario publishes a batch of runs of 5-step sequences and 5-way parallel blocks whose
-steps count their own executions (``chaos.count``, in a Redis no fault touches), breaks
-something while they run, waits until every run has ended in the ledger (at most
+Each scenario publishes a batch of runs of 5-step sequences, 5-way parallel blocks and 8-item
+foreach loops (3 items at a time) whose steps count their own executions (``chaos.count``, in
+a Redis no fault touches), breaks something while they run, waits until every run has ended in the ledger (at most
 ``--deadline`` seconds after the fault ended), and prints one row: runs published,
 succeeded, failed, lost (no run in the ledger), stuck (still running), (run, step) effects
 duplicated or missing, step records missing from the ledger, and the time from the fault's

@@ -38,10 +38,12 @@ from workers.embedded import CeleryProcess, EmbeddedPostgres, EmbeddedRedis
 ROOT = Path(__file__).resolve().parent.parent
 CIRCUITS = ROOT / "bench" / "chaos_circuits"
 EFFECTS_KEY = "chaos:effects"  # bench.chaos_actions counts here
+FOREACH_ITEMS = 8  # the items of a chaos-foreach run (its event carries them)
 #: event type -> (circuit, step ids) of the chaos circuits
 CIRCUIT_OF = {
     "chaos.sequence": ("chaos-sequence", ["s1", "s2", "s3", "s4", "s5"]),
     "chaos.parallel": ("chaos-parallel", ["p1", "p2", "p3", "p4", "p5"]),
+    "chaos.foreach": ("chaos-foreach", [f"each[{i}].c" for i in range(FOREACH_ITEMS)]),
 }
 #: the watchdog resumes stalled runs quickly here (the settings are ignored by code that lacks them)
 FAST_RECOVERY = {"CIRCUIT_STALL_AFTER_S": "10", "CIRCUIT_STEP_LEASE_S": "10", "CIRCUIT_WATCHDOG_INTERVAL_S": "2"}
@@ -101,14 +103,14 @@ def run_id(event_id: str, circuit: str, tenant: str = "default") -> str:
 
 
 def make_events(n: int, prefix: str, ms: float = 0.0, key: str | None = None) -> list[dict[str, Any]]:
-    """``n`` events alternating between the sequence and the parallel circuit (all one type with ``key``)."""
+    """``n`` events taking the sequence, parallel and foreach circuits in turn (all one type with ``key``)."""
     tag = uuid.uuid4().hex[:8]
     types = list(CIRCUIT_OF)
     return [
         {
             "id": f"{prefix}-{tag}-{i}",
-            "type": types[0] if key else types[i % 2],
-            "data": {"ms": ms, "i": i},
+            "type": types[0] if key else types[i % len(types)],
+            "data": {"ms": ms, "i": i, "items": list(range(FOREACH_ITEMS))},
             **({"key": key} if key else {}),
         }
         for i in range(n)
