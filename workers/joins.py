@@ -4,7 +4,7 @@ A ``parallel`` block compiles to a Celery chord whose body is the join (``circui
 would count the branches in its result backend and send the join as one more task, which merges
 the branches' contexts and sends the rest of the run. Here every branch, as it ends, adds its
 context to the block's join hash (``circuit:join:<group id>``) in one round trip; the branch whose
-context completes the hash merges them, records the join step (its done mark, its ledger record)
+context completes the hash reads it, merges them, records the join step (its done mark, its ledger record)
 and sends what follows in the same MULTI (:mod:`workers.broker`). A run saves a task, its message,
 and Celery's join bookkeeping (about five round trips).
 
@@ -87,11 +87,17 @@ def arrive(backend: Any, request: Any, body: dict[str, Any], ctx: dict[str, Any]
         pipe = rt.redis.pipeline(transaction=True)
         pipe.hset(key, str(request.group_index), json.dumps(ctx, separators=(",", ":"), default=str))
         pipe.expire(key, DONE_TTL_S)
-        pipe.hgetall(key)
-        return pipe.execute()[-1]
+        pipe.hexists(key, JOINED)
+        pipe.hlen(key)
+        return pipe.execute()[-2:]
 
-    parts = patient(add, rt.settings.redis_wait_s, "joining branches")
-    if JOINED in parts:
+    # only the branch that completes the hash reads it: every branch reading it all made a 50-way
+    # block move 1,275 contexts out of Redis instead of 50
+    joined, count = patient(add, rt.settings.redis_wait_s, "joining branches")
+    if joined or count < int(step["branches"]):
+        return
+    parts = patient(lambda: rt.redis.hgetall(key), rt.settings.redis_wait_s, "joining branches")
+    if JOINED in parts:  # another arrival of a branch made the join in between
         return
     branches = {int(k): v for k, v in parts.items()}
     if len(branches) < int(step["branches"]):
