@@ -37,7 +37,10 @@ _lock = threading.Lock()
 
 
 class FrameMissing(CircuitError):
-    """A loop item's context refers to a frame Redis no longer holds (expired or lost with its data)."""
+    """A loop item's context refers to a frame Redis no longer holds (expired or lost with its data).
+
+    The item's task fails; the run stops moving, so the watchdog resumes it from its saved context,
+    and its loop stores the frame again (its finished items return their stored outputs)."""
 
 
 def frame_key(run_id: str, loop_key: str) -> str:

@@ -167,6 +167,15 @@ def _send_next(task: Task, rt: Runtime, ctx: dict[str, Any]) -> bool:
     return True
 
 
+def whole(ctx: dict[str, Any]) -> dict[str, Any]:
+    """A task's context argument made whole (a loop item's comes slim, :mod:`workers.frames`), waiting
+    out a Redis restart as every other call of a step does."""
+    if "frame" not in ctx:
+        return ctx
+    rt = runtime()
+    return patient(lambda: frames.full(rt.redis, ctx), rt.settings.redis_wait_s, "reading a loop's context")
+
+
 def replace(task: Task, sig: Signature) -> NoReturn:
     """Go on as ``sig`` in this task's place (Celery's ``replace``), its messages sent in one round trip
     where they can ride (:mod:`workers.broker`): Celery sends a foreach batch's 100 items one round trip
@@ -457,7 +466,7 @@ def foreach_join(
 ) -> dict[str, Any]:
     started = time.time()
     results = sorted(results, key=lambda r: r["loop"]["index"])
-    ctx = leave_loop(frames.full(runtime().redis, results[0]), step["body_ids"])
+    ctx = leave_loop(whole(results[0]), step["body_ids"])
     key = step_key(ctx, step["id"])
     items = _items(ctx, step, key, started)  # re-read: messages carry no item list
     outputs = [{k: r["steps"][k] for k in step["body_ids"] if k in r["steps"]} for r in results]

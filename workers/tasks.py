@@ -37,7 +37,7 @@ class CircuitTask(Task):  # type: ignore[misc]
 
 def _action_task(app: Celery, spec: ActionSpec) -> None:
     def run(self: Task, ctx: dict[str, Any], step: dict[str, Any], waits: int = 0) -> dict[str, Any] | None:
-        return frames.slim(steps.run_action(self, spec, frames.full(runtime().redis, ctx), step, waits))
+        return frames.slim(steps.run_action(self, spec, steps.whole(ctx), step, waits))
 
     run.__doc__ = spec.description
     app.task(name=task_name(spec.name), bind=True, base=CircuitTask)(run)
@@ -68,11 +68,11 @@ def install(app: Celery) -> None:
 
     @app.task(name=BRANCH_TASK, bind=True, base=CircuitTask)
     def branch(self: Task, ctx: dict[str, Any], step: dict[str, Any]) -> dict[str, Any]:
-        return frames.slim(steps.branch(self, frames.full(runtime().redis, ctx), step))
+        return frames.slim(steps.branch(self, steps.whole(ctx), step))
 
     @app.task(name=FOREACH_TASK, bind=True, base=CircuitTask)
     def foreach(self: Task, ctx: dict[str, Any], step: dict[str, Any]) -> dict[str, Any]:
-        return frames.slim(steps.foreach(self, frames.full(runtime().redis, ctx), step))
+        return frames.slim(steps.foreach(self, steps.whole(ctx), step))
 
     @app.task(name=steps.FOREACH_JOIN_TASK, bind=True, base=CircuitTask)
     def foreach_join(
@@ -86,15 +86,15 @@ def install(app: Celery) -> None:
 
     @app.task(name=WAIT_TASK, bind=True, base=CircuitTask)
     def wait(self: Task, ctx: dict[str, Any], step: dict[str, Any]) -> dict[str, Any]:
-        return frames.slim(durable.wait(self, frames.full(runtime().redis, ctx), step))
+        return frames.slim(durable.wait(self, steps.whole(ctx), step))
 
     @app.task(name=WAIT_FOR_TASK, bind=True, base=CircuitTask)
     def wait_for(self: Task, ctx: dict[str, Any], step: dict[str, Any]) -> dict[str, Any]:
-        return frames.slim(durable.wait_for(self, frames.full(runtime().redis, ctx), step))
+        return frames.slim(durable.wait_for(self, steps.whole(ctx), step))
 
     @app.task(name=CALL_TASK, bind=True, base=CircuitTask)
     def call(self: Task, ctx: dict[str, Any], step: dict[str, Any]) -> dict[str, Any]:
-        return frames.slim(durable.call(self, frames.full(runtime().redis, ctx), step))
+        return frames.slim(durable.call(self, steps.whole(ctx), step))
 
     @app.task(name=INGEST_TASK, bind=True, base=CircuitTask)
     def ingest(self: Task, envelope: Any) -> dict[str, Any]:
