@@ -18,7 +18,7 @@ from celery.exceptions import Ignore, SoftTimeLimitExceeded
 from pydantic import ValidationError
 
 from circuits.actions import ActionContext, ActionSpec
-from circuits.compiler import CONTROL_QUEUE, bind
+from circuits.compiler import CONTROL_QUEUE, FOREACH_JOIN_TASK, bind
 from circuits.errors import PermanentError
 from circuits.expressions import evaluate, render
 from storage.ledger import bounded
@@ -26,8 +26,6 @@ from workers import broker, frames, governors, lifecycle, limits, metrics, progr
 from workers.context import leave_loop, loop_of, merge, scope, step_key, step_log, with_output
 from workers.patience import patient
 from workers.runtime import Runtime, runtime
-
-FOREACH_JOIN_TASK = "circuit.foreach_join"
 
 
 def backoff_s(retry: dict[str, Any], attempt: int) -> float:

@@ -24,7 +24,7 @@ from typing import Any
 
 from celery.app.amqp import AMQP
 
-from circuits.compiler import ACTION_TASK_PREFIX
+from circuits.compiler import ACTION_TASK_PREFIX, FOREACH_JOIN_TASK
 from workers.context import step_key
 
 SENT_HEADER = "circuit_sent"
@@ -33,7 +33,7 @@ CONTROL_KINDS = {
     "circuit.join": "parallel",
     "circuit.branch": "if",
     "circuit.foreach": "foreach",
-    "circuit.foreach_join": "foreach",
+    FOREACH_JOIN_TASK: "foreach",
     "circuit.wait": "core.wait",
     "circuit.wait_for": "wait_for",
     "circuit.call": "call",
@@ -59,6 +59,9 @@ def describe(task_name: str, args: Any, kwargs: Any) -> dict[str, Any] | None:
         return None
     step = kwargs.get("step") if isinstance(kwargs, dict) else None
     step_id = step.get("id") if isinstance(step, dict) else None
+    loop = ctx.get("loop")
+    if task_name == FOREACH_JOIN_TASK and isinstance(loop, dict):
+        ctx = {"loop": loop.get("outer")}  # it receives its items' contexts; the foreach is one loop out
     return {
         "circuit": run.get("circuit"),
         "run": run.get("id"),

@@ -11,7 +11,16 @@ from typing import Any
 from celery import Celery, Task
 
 from circuits.actions import ActionSpec
-from circuits.compiler import BRANCH_TASK, CALL_TASK, FOREACH_TASK, JOIN_TASK, WAIT_FOR_TASK, WAIT_TASK, task_name
+from circuits.compiler import (
+    BRANCH_TASK,
+    CALL_TASK,
+    FOREACH_JOIN_TASK,
+    FOREACH_TASK,
+    JOIN_TASK,
+    WAIT_FOR_TASK,
+    WAIT_TASK,
+    task_name,
+)
 from circuits.errors import ActionError, CircuitError
 from circuits.events import Event
 from workers import durable, frames, steps
@@ -74,7 +83,7 @@ def install(app: Celery) -> None:
     def foreach(self: Task, ctx: dict[str, Any], step: dict[str, Any]) -> dict[str, Any]:
         return frames.slim(steps.foreach(self, steps.whole(ctx), step))
 
-    @app.task(name=steps.FOREACH_JOIN_TASK, bind=True, base=CircuitTask)
+    @app.task(name=FOREACH_JOIN_TASK, bind=True, base=CircuitTask)
     def foreach_join(
         self: Task,
         results: list[dict[str, Any]],

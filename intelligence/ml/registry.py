@@ -263,8 +263,17 @@ class ModelRegistry:
         return row
 
 
-def _decision(name: str, kind: str, version: int, reason: str, details: dict[str, Any] | None,
-              champion: Any, run_key: str | None) -> Decision:
+def _decision(
+    name: str, kind: str, version: int, reason: str, details: dict[str, Any] | None, champion: Any, run_key: str | None
+) -> Decision:
     """The record of a promotion, refusal or rollback, with the champion it was judged against."""
-    return Decision(name=name, kind=kind, version=version, reason=reason, details=details or {},
-                    champion_version=champion.version if champion else None, run_key=run_key, created_at=utcnow())
+    return Decision(
+        name=name,
+        kind=kind,
+        version=version,
+        reason=reason,
+        details=details or {},
+        champion_version=champion.version if champion else None,
+        run_key=run_key,
+        created_at=utcnow(),
+    )

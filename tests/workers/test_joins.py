@@ -87,3 +87,20 @@ def test_a_foreach_gathers_each_item_once_when_a_resumed_run_batches_it_otherwis
     _gather(ctx, "each", 0, outputs[0:3], False, None)  # resumed with batches of 3
     _gather(ctx, "each", 3, outputs[3:6], False, None)
     assert _gather(ctx, "each", 6, outputs[6:7], True, None) == outputs
+
+
+def test_a_foreach_joins_label_names_the_foreach_not_an_item() -> None:
+    """Flower, traces and logs name a task's step from its message: a foreach's join receives its
+    items' contexts, so its step is the foreach itself, one loop out, even nested."""
+    from workers import frames
+    from workers.context import loop_of
+    from workers.tagging import describe
+
+    run = {"id": "r1", "circuit": "c", "tenant": "default"}
+    outer = loop_of({"loop": None}, "teams", 1, {"name": "blue"}, "f-teams")
+    inner = loop_of({"loop": outer}, "people", 3, "eve", "f-people")
+    item = frames.item("f-people", run, inner)
+    assert describe("circuit.foreach_join", ([item],), {"step": {"id": "people"}})["step"] == "teams[1].people"
+    outer_item = frames.item("f-teams", run, outer)
+    assert describe("circuit.foreach_join", ([outer_item],), {"step": {"id": "teams"}})["step"] == "teams"
+    assert describe("circuit.action.core.set", (item,), {"step": {"id": "hello"}})["step"] == "teams[1].people[3].hello"

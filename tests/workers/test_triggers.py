@@ -18,18 +18,28 @@ def fired(ledger: Any, circuit: str, key: str) -> list[dict[str, Any]]:
     from storage.ledger import EventRow, RunRow, get_run
 
     with ledger.connect() as conn:
-        ids = conn.execute(
-            sa.select(RunRow.id).join(EventRow, EventRow.id == RunRow.event_id)
-            .where(RunRow.circuit == circuit, EventRow.subject == key)
-        ).scalars().all()
+        ids = (
+            conn.execute(
+                sa.select(RunRow.id)
+                .join(EventRow, EventRow.id == RunRow.event_id)
+                .where(RunRow.circuit == circuit, EventRow.subject == key)
+            )
+            .scalars()
+            .all()
+        )
     return [r for r in (get_run(ledger, i) for i in ids) if r]
 
 
 def ended(ledger: Any, circuit: str, key: str, n: int) -> list[dict[str, Any]]:
     return wait_for(
-        lambda: (runs := fired(ledger, circuit, key)) and len(runs) >= n
-        and all(r["status"] == "succeeded" for r in runs) and runs,
-        20, f"{n} run(s) of {circuit} for {key}",
+        lambda: (
+            (runs := fired(ledger, circuit, key))
+            and len(runs) >= n
+            and all(r["status"] == "succeeded" for r in runs)
+            and runs
+        ),
+        20,
+        f"{n} run(s) of {circuit} for {key}",
     )
 
 
@@ -79,8 +89,9 @@ def test_count_in_a_window_fires_once_and_hands_over_its_events(ledger: Any, wor
 
 def test_all_of_and_sequence_fire_once_per_completed_pattern(ledger: Any, worker: Any) -> None:
     lead, other = new_id("lead"), new_id("lead")
-    from_two_ingesters([("test.pricing_viewed", {}, lead), ("test.demo_requested", {}, lead),
-                        ("test.demo_requested", {}, other)])
+    from_two_ingesters(
+        [("test.pricing_viewed", {}, lead), ("test.demo_requested", {}, lead), ("test.demo_requested", {}, other)]
+    )
     runs = ended(ledger, "t-all-of", lead, 1)
     assert sorted(runs[0]["steps"][0]["output"]["types"]) == ["test.demo_requested", "test.pricing_viewed"]
     time.sleep(1)
