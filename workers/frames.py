@@ -57,8 +57,6 @@ def store(r: redis.Redis, name: str, ctx: dict[str, Any]) -> None:
         text = json.dumps(shared, separators=(",", ":"), default=str)
         r.set(name, text, ex=DONE_TTL_S)
         _remember(name, text.encode(), frozenset(ctx.get("steps") or ()))
-    else:
-        _load(r, name)  # known here, so what this process sends in the loop is slimmed
 
 
 def _remember(name: str, text: bytes, step_ids: frozenset[str]) -> None:
