@@ -15,6 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from circuits.actions import ActionContext, action
 
 EFFECTS_KEY = "chaos:effects"
+#: ``<run>:<step>|<pid>`` -> when that process made the effect: a duplicate's first execution can then
+#: be matched with a kill (see :meth:`bench.chaos_lab.Lab.kills`)
+EXECUTIONS_KEY = "chaos:executions"
 
 
 class CountInput(BaseModel):
@@ -39,4 +42,8 @@ def count(ctx: ActionContext, inp: CountInput) -> CountOutput:
     """
     time.sleep(inp.ms / 1000)
     effects = ctx.resource("chaos.effects", _effects)
-    return CountOutput(count=int(effects.hincrby(EFFECTS_KEY, f"{ctx.run_id}:{ctx.step_id}", 1)))
+    field = f"{ctx.run_id}:{ctx.step_id}"
+    pipe = effects.pipeline(transaction=True)  # the count and who made it, together
+    pipe.hset(EXECUTIONS_KEY, f"{field}|{os.getpid()}", repr(time.time()))
+    pipe.hincrby(EFFECTS_KEY, field, 1)
+    return CountOutput(count=int(pipe.execute()[-1]))
