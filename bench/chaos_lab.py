@@ -33,12 +33,11 @@ import kombu.exceptions
 import redis
 import sqlalchemy as sa
 
+from bench.chaos_actions import EFFECTS_KEY, EXECUTIONS_KEY  # where chaos.count counts, and who made each
 from workers.embedded import CeleryProcess, EmbeddedPostgres, EmbeddedRedis
 
 ROOT = Path(__file__).resolve().parent.parent
 CIRCUITS = ROOT / "bench" / "chaos_circuits"
-EFFECTS_KEY = "chaos:effects"  # bench.chaos_actions counts here
-EXECUTIONS_KEY = "chaos:executions"  # and notes which process made each effect, and when
 #: A step's effect, then its process killed within this long, before its done mark: the one case in
 #: which the engine runs an action again (README, "Delivery guarantees"). Under this suite's load a
 #: pool process can wait this long for a core between the two.
@@ -569,8 +568,8 @@ class Lab:
         return out
 
     def _killed_in_window(self, total: int, executions: list[tuple[int, float]]) -> bool:
-        """True when a (run, step) counted ``total`` times ran once in a process nobody killed after its
-        effect, and every other time in a process the lab killed within KILL_WINDOW_S of the effect."""
+        """True when every execution of a (run, step) counted ``total`` times but the last one ran in a
+        process the lab killed within KILL_WINDOW_S after that execution's effect."""
         if len(executions) != total:  # one process made two of the effects: no kill explains that
             return False
         *earlier, _ = sorted(executions, key=lambda e: e[1])

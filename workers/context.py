@@ -62,10 +62,6 @@ def with_output(ctx: dict[str, Any], step_id: str, output: Any) -> dict[str, Any
     return ctx
 
 
-def enter_loop(ctx: dict[str, Any], loop_id: str, index: int, item: Any) -> dict[str, Any]:
-    return {**ctx, "steps": dict(ctx["steps"]), "loop": loop_of(ctx, loop_id, index, item)}
-
-
 def loop_of(ctx: dict[str, Any], loop_id: str, index: int, item: Any, frame: str | None = None) -> dict[str, Any]:
     """The ``loop`` of item ``index`` of loop ``loop_id`` entered from ``ctx``; ``frame`` names the
     stored context its items share (:mod:`workers.frames`)."""
