@@ -33,6 +33,7 @@ class StreamConsumer(ABC):
         block_ms: int = 200,
         claim_idle_ms: int = 60_000,
         linger_s: float = 0.0,
+        min_linger_s: float = 0.0,
     ) -> None:
         self.r = r
         self.stream = stream
@@ -41,9 +42,11 @@ class StreamConsumer(ABC):
         self.block_ms = block_ms
         self.claim_idle_ms = claim_idle_ms
         self.linger_s = linger_s  # wait up to this long after a batch, so the next one is bigger
+        self.min_linger_s = min_linger_s  # and at least this long, however small the batch
         self.consumer = f"{socket.gethostname()}-{os.getpid()}-{threading.get_ident() % 10000}"
         self.stopping = threading.Event()
         self._last_claim = 0.0
+        self._own_pending = True  # a batch of ours may be pending (at start, and after a failed batch)
 
     @abstractmethod
     def handle(self, entries: list[Entry], *, reclaimed: bool) -> None:
@@ -71,22 +74,31 @@ class StreamConsumer(ABC):
             )[1]
             if claimed:
                 handled += self._process([e for e in claimed if e[1]], reclaimed=True)
-        # our own pending entries first (a batch that failed), then new ones
+        # our own pending entries first (a batch that failed), then new ones; ours are read only when
+        # one may be pending: a round trip less per batch, and none while a trickle waits for entries
         for start, block in (("0", None), (">", self.block_ms)):
+            if start == "0" and not self._own_pending:
+                continue
             resp = self.r.xreadgroup(self.group, self.consumer, {self.stream: start}, count=self.batch, block=block)
             entries = [e for _, items in resp or [] for e in items if e[1]]
             if entries:
                 handled += self._process(entries, reclaimed=start == "0")
                 break
+            if start == "0":
+                self._own_pending = False
         return handled
 
     def _process(self, entries: list[Entry], *, reclaimed: bool) -> int:
-        self.handle(entries, reclaimed=reclaimed)
-        ids = [e[0] for e in entries]
-        pipe = self.r.pipeline(transaction=False)
-        pipe.xack(self.stream, self.group, *ids)
-        pipe.xdel(self.stream, *ids)
-        pipe.execute()
+        try:
+            self.handle(entries, reclaimed=reclaimed)
+            ids = [e[0] for e in entries]
+            pipe = self.r.pipeline(transaction=False)
+            pipe.xack(self.stream, self.group, *ids)
+            pipe.xdel(self.stream, *ids)
+            pipe.execute()
+        except BaseException:
+            self._own_pending = True  # left pending: read again first
+            raise
         return len(entries)
 
     def run(self, max_seconds: float | None = None) -> None:
@@ -118,9 +130,9 @@ class StreamConsumer(ABC):
 
     def linger_for(self, handled: int) -> float:
         """The wait after a batch of ``handled`` entries: ``linger_s`` once batches are half full, less
-        in proportion below that. Under load the batches grow to fill the wait; a trickle (a few runs,
-        a test) is handled without delay."""
-        return self.linger_s * min(1.0, handled / max(1, self.batch // 2))
+        in proportion below that, never under ``min_linger_s``. Under load the batches grow to fill the
+        wait; the first entries after a quiet spell are handled without delay."""
+        return max(self.min_linger_s, self.linger_s * min(1.0, handled / max(1, self.batch // 2)))
 
     def stop(self) -> None:
         self.stopping.set()
