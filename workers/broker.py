@@ -5,7 +5,8 @@ broker (a task message, its task-sent event) is queued on ``pipe`` instead of se
 kombu's own publish-batch hook (``_publish_batch``, the one ``Producer.batch()`` uses). The caller
 executes ``pipe``: a step's next step and its task-sent event then go in one round trip, the last
 branch of a parallel block records the join and sends what follows in one MULTI, and ingest sends
-a slice of a batch's runs in one round trip. It needs the broker
+a slice of a batch's runs in one round trip. :func:`commands_of` gives the commands instead, for a
+script to run only if a condition holds. It needs the broker
 on the same Redis as the engine's state (:func:`can_ride`); otherwise callers send as Celery does.
 
 **The guard** is around a kombu race that could kill a worker's main process when Redis goes away.
@@ -25,7 +26,7 @@ then reconnects, and the messages that were not restored come back after the vis
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlsplit
@@ -108,3 +109,22 @@ def riding(pipe: Any) -> Iterator[None]:
         yield
     finally:
         _riding.pipe = before
+
+
+class _Recorder:
+    """Stands in for a pipeline under :func:`riding`: notes each command instead of queueing it."""
+
+    def __init__(self) -> None:
+        self.commands: list[tuple[Any, ...]] = []
+
+    def __getattr__(self, name: str) -> Callable[..., None]:
+        return lambda *args: self.commands.append((name, *args))
+
+
+def commands_of(publish: Callable[[], Any]) -> list[tuple[Any, ...]]:
+    """The Redis commands (``('lpush', key, body)``, ...) that ``publish`` would send, unsent: to run in a
+    script, only if a condition holds (ingest sends a run only if it is new, in one round trip)."""
+    recorder = _Recorder()
+    with riding(recorder):
+        publish()
+    return recorder.commands

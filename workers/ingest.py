@@ -136,34 +136,101 @@ def _screen(rt: Runtime, arrivals: list[_Arrival], *, reclaimed: bool, isolate: 
 
 
 def _enqueue(rt: Runtime, starting: list[_Arrival], *, reclaimed: bool) -> None:
-    """Record the runs and put them under watch (one round trip for all), then send the new ones."""
+    """Record the runs and put them under watch, then send the new ones (a run sent twice is harmless:
+    each step runs once, see workers.claims; a run never sent is lost). A half-processed event is sent
+    again unless its run ended."""
     if not starting:
         return
-    pipe = rt.redis.pipeline(transaction=False)
-    for a in starting:  # first the two answers per run that are read below, then the writes
-        for _, run_id in a.runs:
-            pipe.set(f"circuit:started:{run_id}", "1", nx=True, ex=rt.settings.dedupe_ttl_s)
-            pipe.hget(recorder.done_key(run_id), recorder.END_FIELD)
+    runs = [(a, entry, run_id, ctx) for a in starting for (entry, run_id), ctx in zip(a.runs, a.contexts, strict=True)]
+    if broker.can_ride(app_of_launch(), rt.settings.redis_url) and all(_unlimited(rt, e) for _, e, _, _ in runs):
+        started = _send_new(rt, starting, runs, reclaimed=reclaimed)
+    else:
+        started = _record_then_admit(rt, starting, runs, reclaimed=reclaimed)
+    for a in starting:
+        metrics.event(a.event.type, "accepted")
+        a.accepted = Accepted(a.event.id, run_ids=[run_id for (_, run_id) in a.runs if run_id in started])
+
+
+def _unlimited(rt: Runtime, entry: Entry) -> bool:
+    """A run of ``entry`` starts without waiting for a slot (no concurrency key, no tenant limit)."""
+    return entry.circuit.trigger.concurrency is None and rt.settings.governor_max_concurrent_runs is None
+
+
+def _write_runs(pipe: Any, rt: Runtime, starting: list[_Arrival]) -> None:
     for a in starting:
         for (_, run_id), ctx in zip(a.runs, a.contexts, strict=True):
             recorder.open_run(pipe, run_id)
             progress.track(pipe, run_id, ctx, rt.settings.stall_after_s)
         recorder.add_records(pipe, a.records)
-    replies = iter(pipe.execute())
-    sends: list[tuple[Entry, dict[str, Any]]] = []
-    for a in starting:
-        started = []
-        for (entry, run_id), ctx in zip(a.runs, a.contexts, strict=True):
-            is_new, end = next(replies), next(replies)
-            # a half-processed event is sent again unless its run ended: a run sent twice is
-            # harmless (each step runs once, see workers.claims), a run never sent is lost
-            if is_new or (reclaimed and end is None):
-                sends.append((entry, ctx))
-                started.append(run_id)
-        metrics.event(a.event.type, "accepted")
-        a.accepted = Accepted(a.event.id, run_ids=started)
+
+
+#: Sends a run's messages only if it is new: its started mark is set now, or (``reclaimed``) it has not
+#: ended. KEYS: the started mark, the done hash. ARGV: the mark's TTL, '1' if reclaimed, the end field,
+#: then each command of the send as its number of words and the words.
+_SEND_IF_NEW = """
+local new = redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1])
+if not new and not (ARGV[2] == '1' and not redis.call('HGET', KEYS[2], ARGV[3])) then return 0 end
+local i = 4
+while i <= #ARGV do
+  local n = tonumber(ARGV[i])
+  redis.call(unpack(ARGV, i + 1, i + n))
+  i = i + n + 1
+end
+return 1
+"""
+
+
+def _send_new(
+    rt: Runtime, starting: list[_Arrival], runs: list[tuple[_Arrival, Entry, str, dict[str, Any]]], *, reclaimed: bool
+) -> set[str]:
+    """Runs that start at once, in one round trip per slice (:func:`sends`): the records and the watch
+    of every run ride with the first slice, and each run's messages are sent by a script that first
+    sets its started mark, so a run is sent only if it is new, however often this is repeated."""
+    started: set[str] = set()
     # higher trigger priority first: a hot lead read in the same batch as an import is sent before it
-    _start_all(rt, sorted(sends, key=lambda s: -s[0].circuit.trigger.priority))
+    order = sorted(runs, key=lambda run: -run[1].circuit.trigger.priority)
+    for i, part in enumerate(list(sends(order)) or [[]]):  # an event that starts nothing is still recorded
+        words: list[list[Any]] = []
+        for _, entry, _, ctx in part:
+            priority = progress.new_run_priority(entry.circuit.trigger.priority)
+            commands = broker.commands_of(functools.partial(progress.launch, entry.canvas, ctx, priority=priority))
+            words.append([w for command in commands for w in (len(command), *command)])
+
+        def go(part: list[Any] = part, words: list[list[Any]] = words, first: bool = i == 0) -> list[Any]:
+            pipe = rt.redis.pipeline(transaction=False)
+            if first:  # the runs are recorded and watched before any of them is sent
+                _write_runs(pipe, rt, starting)
+            for (_, _, run_id, _), argv in zip(part, words, strict=True):
+                keys = [f"circuit:started:{run_id}", recorder.done_key(run_id)]
+                args = [rt.settings.dedupe_ttl_s, "1" if reclaimed else "0", recorder.END_FIELD, *argv]
+                pipe.eval(_SEND_IF_NEW, len(keys), *keys, *args)  # not EVALSHA: a pipeline's check costs a round trip
+            replies = pipe.execute()
+            return replies[len(replies) - len(part) :]
+
+        replies = patient(go, rt.settings.redis_wait_s, "starting runs")
+        started.update(run_id for (_, _, run_id, _), sent in zip(part, replies, strict=True) if sent)
+    return started
+
+
+def _record_then_admit(
+    rt: Runtime, starting: list[_Arrival], runs: list[tuple[_Arrival, Entry, str, dict[str, Any]]], *, reclaimed: bool
+) -> set[str]:
+    """Runs that may wait for a slot (a concurrency key, a tenant limit), or a broker messages cannot
+    ride to: record them and read which are new (one round trip), then admit and send those."""
+    pipe = rt.redis.pipeline(transaction=False)
+    for _, _, run_id, _ in runs:  # first the two answers per run that are read below, then the writes
+        pipe.set(f"circuit:started:{run_id}", "1", nx=True, ex=rt.settings.dedupe_ttl_s)
+        pipe.hget(recorder.done_key(run_id), recorder.END_FIELD)
+    _write_runs(pipe, rt, starting)
+    replies = iter(pipe.execute())
+    new = []
+    for _, entry, run_id, ctx in runs:
+        is_new, end = next(replies), next(replies)
+        if is_new or (reclaimed and end is None):
+            new.append((entry, run_id, ctx))
+    # higher trigger priority first: a hot lead read in the same batch as an import is sent before it
+    _start_all(rt, [(e, ctx) for e, _, ctx in sorted(new, key=lambda n: -n[0].circuit.trigger.priority)])
+    return {run_id for _, run_id, _ in new}
 
 
 def _prepare(rt: Runtime, a: _Arrival, now: float) -> None:

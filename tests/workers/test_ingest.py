@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from circuits.errors import EventError
 from tests.conftest import new_id, wait_for
@@ -161,3 +162,29 @@ def test_a_batch_of_runs_is_sent_in_growing_slices_so_its_first_runs_start_early
         assert not n or len(parts[0]) == min(n, FIRST_SEND)
         assert all(0 < len(part) <= LARGEST_SEND for part in parts)
     assert [len(p) for p in sends(list(range(250)))] == [4, 8, 16, 32, 64, 64, 62]  # 7 round trips, not 1 or 250
+
+
+def test_a_run_is_sent_only_while_new_and_an_event_that_starts_nothing_is_recorded(ledger: Any, run_of: Any) -> None:
+    """Ingest sends a run by a script that first sets its started mark: a run another reader has sent is
+    not sent again, and an event that starts nothing is still in the ledger."""
+    from circuits.events import parse_event
+    from storage.ledger import EventRow
+    from workers.ingest import accept, run_id_for
+    from workers.runtime import runtime
+
+    rt = runtime()
+    sent = parse_event({"type": "test.sequence", "source": "x", "id": new_id("sent"), "data": {"n": 4}})
+    rt.redis.set(f"circuit:started:{run_id_for(sent, 't-sequence')}", "1")  # another reader sent it
+    assert accept(rt, sent).run_ids == []
+    fresh = parse_event({"type": "test.sequence", "source": "x", "id": new_id("fresh"), "data": {"n": 5}})
+    [run_id] = accept(rt, fresh).run_ids
+    assert run_of(fresh.id)["id"] == run_id
+    assert accept(rt, fresh, reclaimed=True).run_ids == []  # a replay of an event whose run ended
+    lonely = parse_event({"type": "test.nobody-listens", "source": "x", "id": new_id("lonely"), "data": {}})
+    assert accept(rt, lonely).run_ids == []
+
+    def recorded() -> Any:
+        with ledger.connect() as conn:
+            return conn.execute(sa.select(EventRow.id).where(EventRow.id == lonely.id)).first()
+
+    wait_for(recorded, 15, "the event that started nothing, in the ledger")
