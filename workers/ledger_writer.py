@@ -51,9 +51,7 @@ class LedgerWriter(StreamConsumer):
         # is 20 ms at least: a trickle of runs (one every 10 ms) then shares a transaction or two, and
         # the writer no longer wakes PostgreSQL for every run in the milliseconds its first step starts
         # in (publish to first step p50 4.4 ms against 5.1 ms, three runs each, 2 cores)
-        super().__init__(
-            r, LEDGER_STREAM, "ledger", batch=batch, claim_idle_ms=30_000, linger_s=0.3, min_linger_s=0.02
-        )
+        super().__init__(r, LEDGER_STREAM, "ledger", batch=batch, claim_idle_ms=30_000, linger_s=0.3, min_linger_s=0.02)
         self.engine = engine
 
     def is_outage(self, exc: BaseException) -> bool:
