@@ -76,8 +76,8 @@ def accept(
 
 
 def accept_batch(rt: Runtime, raws: list[Any], *, origin: str, reclaimed: bool = False) -> list[Accepted | None]:
-    """:func:`accept_isolated` for a batch (the stream reader's): two Redis round trips for the whole
-    batch instead of two per event, then one send per run. A malformed event, or one that breaks
+    """:func:`accept_isolated` for a batch (the stream reader's): one Redis round trip to dedupe the
+    whole batch, then one per slice of its runs (:func:`_send_new`). A malformed event, or one that breaks
     processing, is a dead letter (None) and does not stop the others; a Redis outage is raised."""
     arrivals: list[_Arrival | None] = []
     for raw in raws:
