@@ -31,7 +31,7 @@ from celery.app.task import Context
 from celery.canvas import signature
 
 from circuits.compiler import JOIN_TASK
-from workers import broker, results
+from workers import broker, results, tagging
 from workers.recorder import DONE_TTL_S
 
 
@@ -112,7 +112,11 @@ def arrive(backend: Any, request: Any, body: dict[str, Any], ctx: dict[str, Any]
         pipe.hset(key, JOINED, "1")
         pipe.expire(key, JOINED_TTL_S)
         with broker.riding(pipe):
-            _report(backend.app, body, merged, started)
+            # in Flower as if it had run as its task: every step stays in the list, and an ``if`` whose
+            # replacement ends in this join (Celery hands it the if's task id) shows as succeeded
+            task_id = (body.get("options") or {}).get("task_id")
+            kwargs = body.get("kwargs") or {}
+            tagging.report(backend.app, JOIN_TASK, task_id, merged, kwargs, started, result="<run context>")
         if send is not None:
             send(pipe, merged)
 
@@ -146,19 +150,3 @@ def _continuation(backend: Any, request: Any, body: dict[str, Any]) -> Any:
             signature(chain[-1], app=app).apply_async((merged,), chain=chain[:-1], parent_id=parent, root_id=root)
 
     return send
-
-
-def _report(app: Any, body: dict[str, Any], ctx: dict[str, Any], started: float) -> None:
-    """Tell monitors (Flower) about the join as if it had run as its task: received, then succeeded.
-    It keeps every step in Flower's list, and an ``if`` step whose replacement ends in this join
-    (Celery hands the ``if``'s task id to it) shows as succeeded instead of started for ever."""
-    from workers.tagging import describe, label
-
-    task_id = (body.get("options") or {}).get("task_id")
-    about = describe(JOIN_TASK, (ctx,), body.get("kwargs") or {})
-    if not task_id or about is None or not app.conf.worker_send_task_events:
-        return
-    argsrepr, kwargsrepr = label(about)
-    with app.events.default_dispatcher() as events:
-        events.send("task-received", uuid=task_id, name=JOIN_TASK, args=argsrepr, kwargs=kwargsrepr, retries=0)
-        events.send("task-succeeded", uuid=task_id, result="<run context>", runtime=time.time() - started)

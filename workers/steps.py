@@ -22,7 +22,7 @@ from circuits.compiler import CONTROL_QUEUE, FOREACH_JOIN_TASK, bind
 from circuits.errors import PermanentError
 from circuits.expressions import evaluate, render
 from storage.ledger import bounded
-from workers import broker, frames, governors, lifecycle, limits, metrics, progress, recorder, results
+from workers import broker, frames, governors, inline, lifecycle, limits, metrics, progress, recorder, results
 from workers.context import leave_loop, loop_of, merge, scope, step_key, step_log, with_output
 from workers.patience import patient
 from workers.runtime import Runtime, runtime
@@ -127,10 +127,10 @@ def run_action(
         rt.settings.redis_wait_s,
         "recording a step",
     )
-    sent = _send_next(task, rt, ctx)
     metrics.step_ended(spec.name, started)
     if step["final"]:
         lifecycle.run_ended(rt, ctx, "succeeded")
+    sent = inline.run_next(task, rt, ctx, started) or _send_next(task, rt, ctx)
     if sent:
         # Celery must not send the next step again, and nothing reads this return value (walking the
         # context for Celery's result repr cost 6% of a step's CPU)

@@ -76,6 +76,29 @@ def label(about: dict[str, Any]) -> tuple[str, str]:
     return f"(<context of run {about['run']}>,)", repr({k: about[k] for k in ("circuit", "run", "step", "action")})
 
 
+def report(
+    app: Any,
+    task_name: str,
+    task_id: str | None,
+    ctx: dict[str, Any],
+    kwargs: dict[str, Any],
+    started: float,
+    outcome: str | None = "task-succeeded",
+    **fields: Any,
+) -> None:
+    """Tell monitors (Flower) about a step made inside another step's task as if it had run as a task of
+    its own: received, then ``outcome`` (none for a step that stopped quietly). Under
+    :func:`workers.broker.riding`, the events ride on the caller's pipeline."""
+    about = describe(task_name, (ctx,), kwargs)
+    if not task_id or about is None or not app.conf.worker_send_task_events:
+        return
+    argsrepr, kwargsrepr = label(about)
+    with app.events.default_dispatcher() as events:
+        events.send("task-received", uuid=task_id, name=task_name, args=argsrepr, kwargs=kwargsrepr, retries=0)
+        if outcome:
+            events.send(outcome, uuid=task_id, runtime=time.time() - started, **fields)
+
+
 class LabelledAMQP(AMQP):  # type: ignore[misc]
     """Celery's message builder, with the label of a step's message as its argsrepr and kwargsrepr."""
 
