@@ -89,7 +89,7 @@ class Settings(BaseSettings):
         900.0, gt=0, description="Longest a step without a time limit is assumed to run (sizes the visibility timeout)."
     )
     inline_steps_s: float = Field(
-        0.0,
+        0.5,
         ge=0,
         description="A step's next action on the same queue runs in the same task while the task has run "
         "less than this (0: every step is a task of its own). See workers/inline.py.",
