@@ -29,6 +29,7 @@ from typing import Any
 
 import redis
 from celery import Task
+from celery._state import _task_stack
 from celery.exceptions import Ignore, Retry
 from celery.utils import uuid
 
@@ -56,6 +57,7 @@ def run_next(task: Task, rt: Runtime, ctx: dict[str, Any], step_started: float) 
     outcome: str | None = "task-succeeded"
     fields: dict[str, Any] = {"result": "<run context>"}
     nxt.push_request(**request)
+    _task_stack.push(nxt)  # the current task, for the step's log fields (workers.logs) and Celery's own
     try:
         with tracing.inline_step(ctx, step["id"], nxt.name):
             nxt.run(ctx, step)
@@ -66,6 +68,7 @@ def run_next(task: Task, rt: Runtime, ctx: dict[str, Any], step_started: float) 
     except ActionError as exc:  # recorded: the step and its run failed
         outcome, fields = "task-failed", {"exception": str(exc)}
     finally:
+        _task_stack.pop()
         nxt.pop_request()
     pipe = rt.redis.pipeline(transaction=False)
     with contextlib.suppress(redis.RedisError):  # monitoring only: the step is recorded already

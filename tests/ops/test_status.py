@@ -53,7 +53,7 @@ def test_status_of_a_live_system(live: Stack) -> None:
     [worker] = doc["workers"]
     assert worker["name"].startswith("ops-status-a@") and worker["queues"] == ["core", "events"]
     assert worker["concurrency"] == 2 and worker["active"] == 0 and worker["load"] == 0
-    assert worker["processed"] >= 5 * 3
+    assert worker["processed"] >= 5  # a run's quick steps on one queue share a task (workers/inline.py)
     assert doc["runs_started_per_s"] == pytest.approx(5 / 60, abs=1e-3) == doc["runs_ended_per_s"]
     assert 0 <= doc["ledger_lag_s"] < 10 and doc["ledger_backlog"] >= 0
 
