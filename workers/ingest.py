@@ -6,7 +6,7 @@ import functools
 import logging
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -187,8 +187,7 @@ def _send_new(
     of every run ride with the first slice, and each run's messages are sent by a script that first
     sets its started mark, so a run is sent only if it is new, however often this is repeated."""
     started: set[str] = set()
-    # higher trigger priority first: a hot lead read in the same batch as an import is sent before it
-    order = sorted(runs, key=lambda run: -run[1].circuit.trigger.priority)
+    order = _hot_first(runs, lambda run: run[1])
     for i, part in enumerate(list(sends(order)) or [[]]):  # an event that starts nothing is still recorded
         words: list[list[Any]] = []
         for _, entry, _, ctx in part:
@@ -228,9 +227,13 @@ def _record_then_admit(
         is_new, end = next(replies), next(replies)
         if is_new or (reclaimed and end is None):
             new.append((entry, run_id, ctx))
-    # higher trigger priority first: a hot lead read in the same batch as an import is sent before it
-    _start_all(rt, [(e, ctx) for e, _, ctx in sorted(new, key=lambda n: -n[0].circuit.trigger.priority)])
+    _start_all(rt, [(e, ctx) for e, _, ctx in _hot_first(new, lambda n: n[0])])
     return {run_id for _, run_id, _ in new}
+
+
+def _hot_first(runs: list[Any], entry_of: Callable[[Any], Entry]) -> list[Any]:
+    """Higher trigger priority first (stable): a hot lead read in the same batch as an import is sent before it."""
+    return sorted(runs, key=lambda run: -entry_of(run).circuit.trigger.priority)
 
 
 def _prepare(rt: Runtime, a: _Arrival, now: float) -> None:

@@ -40,7 +40,7 @@ from workers.runtime import Runtime
 
 #: Options of a chain's next task that keep it a task of its own: it ends a branch of a chord or a
 #: group, something follows it outside the chain, or it must wait.
-_ITS_OWN = ("chord", "group_id", "link", "link_error", "countdown", "eta", "expires", "immutable")
+_ITS_OWN = ("chord", "group_id", "link", "link_error", "countdown", "eta", "expires")
 #: Steps run inside one task, at most: the chain of calls stays shallow whatever the budget.
 MAX_DEPTH = 16
 _SINCE, _DEPTH = "circuit_inline_since", "circuit_inline_depth"
